@@ -1,0 +1,18 @@
+# The two commands the README documents. Both start with the same idempotent set-up.
+.PHONY: setup examples test lint
+
+setup:
+	bash scripts/setup.sh
+
+# The main job: the example suite against a fresh cluster.
+examples: setup
+	.venv/bin/pytest examples/ -v
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+# Everything: lint, unit and plugin tests, integration tests, and the kind-CLI proof.
+test: setup lint
+	.venv/bin/pytest -v --durations=15

@@ -1,0 +1,106 @@
+"""Exceptions raised by pytest-kindcluster.
+
+Every error derives from :class:`KindClusterError`, and where a built-in fits it is a base too,
+so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
+
+    KindClusterError
+    ├── ConfigError (ValueError)              bad settings, cluster YAML or arguments
+    ├── RuntimeUnavailable (ConnectionError)  no container engine answers
+    ├── EngineError                           the engine refused an operation (what, its message)
+    ├── ImageError                            a node image is missing or is not a kind node image
+    ├── CommandFailed                         a command exited non-zero (argv, exit code, output)
+    ├── ProvisionError                        a create step failed; carries the step and logs path
+    ├── ReadinessTimeout (TimeoutError)       the cluster never became usable; last state per check
+    └── BuildError                            the node-image build failed (missing binary, go build)
+
+Errors carry their evidence: the failed command with its output, and the path of exported logs
+where there are some. Foreign exceptions (docker, kubernetes) are translated at one boundary with
+``raise ... from`` so the original stays visible as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class KindClusterError(Exception):
+    """Base class of every error this package raises."""
+
+
+class ConfigError(KindClusterError, ValueError):
+    """Invalid configuration: options, ini values, cluster YAML or call arguments."""
+
+
+class RuntimeUnavailable(KindClusterError, ConnectionError):
+    """The container engine cannot be reached."""
+
+
+class EngineError(KindClusterError):
+    """The container engine answered but refused an operation (create, remove, exec...)."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        self.operation = operation
+        self.message = message
+        super().__init__(f"container engine failed to {operation}: {message}")
+
+
+class ImageError(KindClusterError):
+    """A node image is not present, cannot be pulled, or does not honour kind's contract."""
+
+
+class BuildError(KindClusterError):
+    """Building the node image or one of its components failed."""
+
+
+class CommandFailed(KindClusterError):
+    """A command run in a node (or by the builder) exited non-zero."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        exit_code: int,
+        output: str,
+        *,
+        node: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.exit_code = exit_code
+        self.output = output
+        self.node = node
+        self.step = step
+        where = f" on {node}" if node else ""
+        during = f" during {step}" if step else ""
+        tail = "\n".join(output.rstrip().splitlines()[-40:])
+        super().__init__(
+            f"command {' '.join(self.argv)!r}{where}{during} exited {exit_code}\n"
+            f"--- last output ---\n{tail}"
+        )
+
+
+class ProvisionError(KindClusterError):
+    """A step of the create flow failed."""
+
+    def __init__(self, step: str, message: str, *, logs_dir: str | None = None) -> None:
+        self.step = step
+        self.logs_dir = logs_dir
+        text = f"step {step!r} failed: {message}"
+        if logs_dir:
+            text += f"\nlogs exported to {logs_dir}"
+        super().__init__(text)
+
+
+class ReadinessTimeout(KindClusterError, TimeoutError):
+    """The cluster did not pass every readiness check within its budget."""
+
+    def __init__(
+        self, timeout: float, last_state: dict[str, str], *, logs_dir: str | None = None
+    ) -> None:
+        self.timeout = timeout
+        self.last_state = dict(last_state)
+        self.logs_dir = logs_dir
+        lines = [f"cluster not ready after {timeout:.0f}s; last observed state:"]
+        lines += [f"  {check}: {state}" for check, state in self.last_state.items()]
+        if logs_dir:
+            lines.append(f"logs exported to {logs_dir}")
+        super().__init__("\n".join(lines))

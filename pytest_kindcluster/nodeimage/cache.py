@@ -1,0 +1,44 @@
+"""Where expensive build outputs are kept, keyed by their inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/pytest-kindcluster``, else ``~/.cache/pytest-kindcluster``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-kindcluster"
+
+
+def digest(*parts: Any) -> str:
+    """A stable short key for JSON-serialisable inputs (files are hashed by the caller)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def hash_tree(root: Path) -> str:
+    """Hash the names, modes and contents of every file below ``root``."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        rel = path.relative_to(root).as_posix()
+        h.update(rel.encode())
+        if path.is_symlink():
+            h.update(b"->" + str(path.readlink()).encode())
+        else:
+            h.update(oct(path.stat().st_mode & 0o777).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def hash_file(path: Path) -> str:
+    """sha256 of one file's contents."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,1 @@
+"""Node runtimes: the only layer that talks to a container engine."""

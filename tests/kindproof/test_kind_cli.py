@@ -1,0 +1,229 @@
+"""Proof, independent of the plugin's code, that our node image honours kind's contract.
+
+The upstream kind CLI creates a 1 + 2 node cluster from the image; every check then runs with the
+kubectl inside the control-plane node. Nothing here imports pytest_kindcluster except the pinned
+default image name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+
+pytestmark = pytest.mark.kindproof
+
+KIND_LABEL = "io.x-k8s.kind.cluster"
+
+
+def kind_binary() -> str:
+    """The kind CLI: $KIND_BIN, else PATH, else `go install`'s default location."""
+    candidates = [os.environ.get("KIND_BIN"), shutil.which("kind")]
+    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False)
+    if gopath.returncode == 0:
+        candidates.append(str(Path(gopath.stdout.strip()) / "bin" / "kind"))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("the kind CLI is not installed; run: go install sigs.k8s.io/kind@v0.33.0")
+
+
+def kind_config(cgroup_v1: bool) -> str:
+    patches = ""
+    if cgroup_v1:
+        # Kubernetes >= 1.35 kubelets refuse cgroup v1 unless told otherwise.
+        patches = textwrap.dedent("""\
+            kubeadmConfigPatches:
+            - |
+              kind: KubeletConfiguration
+              failCgroupV1: false
+            """)
+    return (
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
+        "nodes:\n- role: control-plane\n- role: worker\n- role: worker\n" + patches
+    )
+
+
+class Cluster:
+    def __init__(self, client: docker.DockerClient, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.control_plane = client.containers.get(f"{name}-control-plane")
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        argv = ["kubectl", *args]
+        if stdin is not None:
+            # exec_run cannot feed stdin, so the manifest travels as an argument to bash.
+            argv = ["bash", "-c", 'm="$1"; shift; printf "%s" "$m" | kubectl "$@"', "bash",
+                    stdin, *args]  # fmt: skip
+        result = self.control_plane.exec_run(argv, environment={
+            "KUBECONFIG": "/etc/kubernetes/admin.conf"})  # fmt: skip
+        output = bytes(result.output).decode(errors="replace")
+        assert result.exit_code == 0, f"kubectl {' '.join(args)} failed:\n{output}"
+        return str(output)
+
+
+@pytest.fixture(scope="module")
+def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    client = docker.from_env()
+    kind = kind_binary()
+    image = os.environ.get("KINDCLUSTER_NODE_IMAGE", DEFAULT_NODE_IMAGE)
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"node image {image} is not built; run: python -m pytest_kindcluster "
+                    "node-image build")  # fmt: skip
+    cgroup_v1 = str(client.info().get("CgroupVersion")) == "1"
+    tmp = tmp_path_factory.mktemp("kindproof")
+    config = tmp / "kind.yaml"
+    config.write_text(kind_config(cgroup_v1))
+    name = f"proof-{uuid.uuid4().hex[:6]}"
+    volumes_before = {v.name for v in client.volumes.list()}
+    create = subprocess.run(
+        [kind, "create", "cluster", "--name", name, "--image", image, "--config", str(config),
+         "--kubeconfig", str(tmp / "kubeconfig"), "--retain", "--wait", "0s"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    try:
+        assert create.returncode == 0, f"kind create cluster failed:\n{create.stderr}"
+        yield Cluster(client, name)
+    finally:
+        if create.returncode != 0 or os.environ.get("KINDPROOF_EXPORT_LOGS"):
+            subprocess.run([kind, "export", "logs", str(tmp / "logs"), "--name", name],
+                           capture_output=True, check=False)  # fmt: skip
+            print(f"kind logs exported to {tmp / 'logs'}")
+        delete = subprocess.run([kind, "delete", "cluster", "--name", name,
+                                 "--kubeconfig", str(tmp / "kubeconfig")],
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        assert delete.returncode == 0, delete.stderr
+        leftover = client.containers.list(all=True, filters={"label": f"{KIND_LABEL}={name}"})
+        assert leftover == [], f"kind delete left containers: {[c.name for c in leftover]}"
+        new_volumes = {v.name for v in client.volumes.list()} - volumes_before
+        assert new_volumes == set(), f"kind delete left volumes: {new_volumes}"
+
+
+def test_every_node_ready(kind_created: Cluster) -> None:
+    kind_created.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
+    nodes = json.loads(kind_created.kubectl("get", "nodes", "-o", "json"))["items"]
+    assert len(nodes) == 3
+
+
+def test_coredns_ready(kind_created: Cluster) -> None:
+    kind_created.kubectl("-n", "kube-system", "wait", "--for=condition=Ready", "pod",
+                         "-l", "k8s-app=kube-dns", "--timeout=300s")  # fmt: skip
+    pods = json.loads(
+        kind_created.kubectl(
+            "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json"
+        )
+    )["items"]
+    assert len(pods) >= 1
+
+
+def _workers(cluster: Cluster) -> list[str]:
+    return sorted(
+        str(c.name)
+        for c in cluster.client.containers.list(
+            filters={"label": [f"{KIND_LABEL}={cluster.name}", "io.x-k8s.kind.role=worker"]}
+        )
+    )
+
+
+def _busybox_pod(name: str, node: str, command: str, extra: str = "") -> str:
+    return (
+        textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: {name}
+          labels: {{app: {name}}}
+        spec:
+          nodeName: {node}
+          restartPolicy: Never
+          containers:
+          - name: main
+            image: busybox:1.36
+            imagePullPolicy: Never
+            command: ["sh", "-c", {json.dumps(command)}]
+        """)
+        + extra
+    )
+
+
+def test_dns_and_cross_node_service(kind_created: Cluster) -> None:
+    kind_created.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
+    client_node, backend_node = _workers(kind_created)
+    backend = _busybox_pod(
+        "backend",
+        backend_node,
+        "mkdir -p /www && echo hello-from-backend > /www/index.html && httpd -f -p 8080 -h /www",
+    )
+    service = textwrap.dedent("""\
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: backend}
+        spec:
+          selector: {app: backend}
+          ports: [{port: 80, targetPort: 8080}]
+        """)
+    kind_created.kubectl("apply", "-f", "-", stdin=backend + service)
+    kind_created.kubectl("wait", "--for=condition=Ready", "pod/backend", "--timeout=180s")
+    probe = _busybox_pod(
+        "probe",
+        client_node,
+        "nslookup kubernetes.default.svc.cluster.local && wget -q -T 5 -O - http://backend",
+    )
+    kind_created.kubectl("apply", "-f", "-", stdin=probe)
+    kind_created.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/probe",
+                         "--timeout=180s")  # fmt: skip
+    logs = kind_created.kubectl("logs", "probe")
+    assert "kubernetes.default.svc.cluster.local" in logs
+    assert "10.96.0.1" in logs
+    assert "hello-from-backend" in logs
+    placed = kind_created.kubectl("get", "pods", "backend", "probe", "-o",
+                                  "jsonpath={.items[*].spec.nodeName}").split()  # fmt: skip
+    assert placed[0] != placed[1]
+
+
+def test_pvc_binds_and_is_written(kind_created: Cluster) -> None:
+    manifest = textwrap.dedent("""\
+        apiVersion: v1
+        kind: PersistentVolumeClaim
+        metadata: {name: data}
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 16Mi}}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: writer}
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            image: busybox:1.36
+            imagePullPolicy: Never
+            command: ["sh", "-c", "echo persisted > /data/f && cat /data/f"]
+            volumeMounts: [{name: data, mountPath: /data}]
+          volumes:
+          - name: data
+            persistentVolumeClaim: {claimName: data}
+        """)
+    kind_created.kubectl("apply", "-f", "-", stdin=manifest)
+    kind_created.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/writer",
+                         "--timeout=240s")  # fmt: skip
+    assert "persisted" in kind_created.kubectl("logs", "writer")
+    phase = kind_created.kubectl("get", "pvc", "data", "-o", "jsonpath={.status.phase}")
+    assert phase == "Bound"
+    sc = kind_created.kubectl("get", "pvc", "data", "-o", "jsonpath={.spec.storageClassName}")
+    assert sc == "standard"
