@@ -24,10 +24,16 @@ from pytest_kindcluster.nodeimage.components import (
     component_images,
     kubeadm_images,
 )
-from pytest_kindcluster.nodeimage.extras import busybox_binary, pause_binary
+from pytest_kindcluster.nodeimage.extras import pause_binary
 from pytest_kindcluster.nodeimage.gobuild import build_component, go_version
 from pytest_kindcluster.nodeimage.progress import Progress
-from pytest_kindcluster.nodeimage.rootfs import FILES_DIR, assemble, base_rootfs, run
+from pytest_kindcluster.nodeimage.rootfs import (
+    FILES_DIR,
+    assemble,
+    base_rootfs,
+    base_rootfs_path,
+    run,
+)
 from pytest_kindcluster.runtime.images import BuildContainer, ImageStore
 
 KEY_LABEL = "io.pytest-kindcluster.build-key"
@@ -73,10 +79,11 @@ def compile_binaries(cache_dir: Path, progress: Progress) -> dict[str, Path]:
     return binaries
 
 
-def build_key(binaries: Mapping[str, Path], kube_version: str) -> str:
+def build_key(binaries: Mapping[str, Path], kube_version: str, rootfs: Path) -> str:
     return digest(
         BUILDER_REVISION,
         kube_version,
+        rootfs.name,
         {name: hash_file(path) for name, path in sorted(binaries.items())},
         hash_tree(FILES_DIR),
     )
@@ -95,12 +102,9 @@ def build(options: BuildOptions, progress: Progress) -> str:
     binaries["pause"] = (
         extra / "pause" if extra and (extra / "pause").is_file() else pause_binary(cache)
     )
-    binaries["busybox"] = (
-        extra / "busybox" if extra and (extra / "busybox").is_file() else busybox_binary(cache)
-    )
     kube_version = binary_version(binaries["kubelet"])
     names = kubeadm_images(binaries["kubeadm"], kube_version)
-    key = build_key(binaries, kube_version)
+    key = build_key(binaries, kube_version, base_rootfs_path(cache))
     labels = store.labels(options.tag)
     if not options.force and labels and labels.get(KEY_LABEL) == key:
         progress.note(f"{options.tag} is up to date (build key {key})")
@@ -114,15 +118,20 @@ def build(options: BuildOptions, progress: Progress) -> str:
         with progress.phase("assemble node rootfs"):
             rootfs = assemble(base, work / "rootfs", binaries, kube_version, _manifests())
         with progress.phase("write component images"):
-            images, box = component_images(binaries, names, rootfs, binaries["busybox"])
+            # Debian's static busybox from the node's own suite, unless the user brought one.
+            busybox = extra / "busybox" if extra and (extra / "busybox").is_file() else None
+            busybox = busybox or rootfs / "usr/bin/busybox"
+            images, box = component_images(binaries, names, rootfs, busybox)
             write_archive(images, work / "images.tar")
             write_archive([box], work / "busybox.tar")
             for image in images:
                 progress.note(", ".join(image.tags))
         base_ref = f"pytest-kindcluster/node-build:{key}"
         with progress.phase("import rootfs into docker"):
-            run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(work / "rootfs.tar"),
-                 "."], step="tar node rootfs")  # fmt: skip
+            run(
+                ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(work / "rootfs.tar"), "."],
+                step="tar node rootfs",
+            )
             shutil.rmtree(rootfs)
             store.import_rootfs(work / "rootfs.tar", base_ref)
         try:
@@ -131,13 +140,16 @@ def build(options: BuildOptions, progress: Progress) -> str:
                 store.build_container(base_ref, {str(work): "/kind-build"}) as box_ctr,
             ):
                 _preload(box_ctr, [t for image in images for t in image.tags])
-                changes = [*NODE_CHANGES, f"LABEL {KEY_LABEL}={key}",
-                           f"LABEL {VERSION_LABEL}={kube_version}"]  # fmt: skip
+                changes = [
+                    *NODE_CHANGES,
+                    f"LABEL {KEY_LABEL}={key}",
+                    f"LABEL {VERSION_LABEL}={kube_version}",
+                ]
                 box_ctr.commit(options.tag, changes)
         finally:
             store.remove(base_ref)
         with progress.phase("load busybox utility image into docker"):
-            progress.note(", ".join(store.load(work / "busybox.tar")))
+            progress.note(", ".join(sorted(set(store.load(work / "busybox.tar")))))
     return options.tag
 
 
@@ -149,16 +161,25 @@ def _preload(container: BuildContainer, refs: list[str]) -> None:
     container.exec(["mkdir", "-p", "/run/containerd"])
     container.exec(["containerd", "--log-level", "warn"], detach=True)
     for attempt in Retrying(
-        stop=stop_after_delay(30), wait=wait_fixed(0.3), reraise=True,
+        stop=stop_after_delay(30),
+        wait=wait_fixed(0.3),
+        reraise=True,
         retry=retry_if_exception_type(CommandFailed),
-    ):  # fmt: skip
+    ):
         with attempt:
             container.exec(["ctr", "version"], step="wait for containerd")
     container.exec(
-        ["ctr", "--namespace=k8s.io", "images", "import", "--no-unpack", "--digests",
-         "/kind-build/images.tar"],
+        [
+            "ctr",
+            "--namespace=k8s.io",
+            "images",
+            "import",
+            "--no-unpack",
+            "--digests",
+            "/kind-build/images.tar",
+        ],
         step="ctr images import",
-    )  # fmt: skip
+    )
     listed = container.exec(["ctr", "--namespace=k8s.io", "images", "ls", "-q"]).split()
     missing = [ref for ref in refs if _normalise(ref) not in listed]
     if missing:
@@ -166,9 +187,11 @@ def _preload(container: BuildContainer, refs: list[str]) -> None:
     # Stop containerd cleanly so its metadata database is consistent in the committed layer.
     container.exec(["pkill", "-TERM", "-x", "containerd"])
     for attempt in Retrying(
-        stop=stop_after_delay(20), wait=wait_fixed(0.3), reraise=True,
+        stop=stop_after_delay(20),
+        wait=wait_fixed(0.3),
+        reraise=True,
         retry=retry_if_exception_type(BuildError),
-    ):  # fmt: skip
+    ):
         with attempt:
             if container.exec(["sh", "-c", "pgrep -x containerd || true"]).strip():
                 raise BuildError("containerd did not exit within 20s of SIGTERM")

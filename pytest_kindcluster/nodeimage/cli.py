@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    options = BuildOptions(tag=args.tag, bin_dir=args.bin_dir, cache_dir=args.cache_dir,
-                           force=args.force)  # fmt: skip
+    options = BuildOptions(
+        tag=args.tag, bin_dir=args.bin_dir, cache_dir=args.cache_dir, force=args.force
+    )
     progress = Progress(total=14)
     try:
         ref = build(options, progress)

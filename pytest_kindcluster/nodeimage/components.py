@@ -15,13 +15,21 @@ from pytest_kindcluster.nodeimage.rootfs import run, shared_library_closure
 # Network tools kube-proxy and kube-router run, taken from the node's own Debian rootfs so their
 # iptables matches the node's. Debian's iptables is xtables-nft-multi behind alternatives links.
 NET_PROGRAMS = (
-    "/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi", "/usr/sbin/nft",
-    "/usr/sbin/ipset", "/usr/sbin/conntrack", "/usr/bin/ip",
-)  # fmt: skip
+    "/usr/sbin/xtables-nft-multi",
+    "/usr/sbin/xtables-legacy-multi",
+    "/usr/sbin/nft",
+    "/usr/sbin/ipset",
+    "/usr/sbin/conntrack",
+    "/usr/bin/ip",
+)
 IPTABLES_NAMES = (
-    "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
+    "iptables",
+    "iptables-save",
+    "iptables-restore",
+    "ip6tables",
+    "ip6tables-save",
     "ip6tables-restore",
-)  # fmt: skip
+)
 XTABLES_DIR = "usr/lib/x86_64-linux-gnu/xtables"
 
 
@@ -82,8 +90,12 @@ def net_tools_layer(rootfs: Path) -> Layer:
     for name in IPTABLES_NAMES:
         layer.add_symlink(f"/usr/sbin/{name}", "xtables-nft-multi")
     # Tools look in /sbin and /usr/lib64 on some paths; trixie is merged-/usr.
-    for link, target in (("/sbin", "usr/sbin"), ("/bin", "usr/bin"), ("/lib", "usr/lib"),
-                         ("/lib64", "usr/lib64")):  # fmt: skip
+    for link, target in (
+        ("/sbin", "usr/sbin"),
+        ("/bin", "usr/bin"),
+        ("/lib", "usr/lib"),
+        ("/lib64", "usr/lib64"),
+    ):
         layer.add_symlink(link, target)
     layer.dirs.update({"/tmp", "/run", "/var/run", "/etc"})
     return layer

@@ -1,9 +1,8 @@
-"""Small inputs that are not Go modules: our pause binary and Debian's static busybox."""
+"""The one input that is neither a Go module nor a Debian package: our pause binary."""
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from pytest_kindcluster.errors import BuildError
@@ -28,25 +27,4 @@ def pause_binary(cache_dir: Path) -> Path:
         tmp = out.with_suffix(".tmp")
         run([cc, "-static", "-Os", "-s", "-o", str(tmp), str(PAUSE_SOURCE)], step="cc pause.c")
         tmp.rename(out)
-    return out
-
-
-def busybox_binary(cache_dir: Path) -> Path:
-    """Debian's busybox-static, downloaded as a package and unpacked (not installed)."""
-    out = cache_dir / "busybox" / "busybox"
-    if out.exists():
-        return out
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise BuildError(
-            "busybox comes from Debian's busybox-static package, which needs "
-            "apt-get and dpkg-deb; or put a static `busybox` in --bin-dir"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        run(["apt-get", "download", "busybox-static"], step="apt-get download busybox-static",
-            cwd=tmp)  # fmt: skip
-        deb = next(Path(tmp).glob("busybox-static_*.deb"))
-        run(["dpkg-deb", "-x", str(deb), f"{tmp}/x"], step="dpkg-deb -x busybox-static")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f"{tmp}/x/bin/busybox", out)
-    out.chmod(0o755)
     return out

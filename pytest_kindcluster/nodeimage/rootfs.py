@@ -16,13 +16,35 @@ from pytest_kindcluster.nodeimage.versions import DEBIAN_SUITE
 FILES_DIR = Path(__file__).parent / "files"
 
 # kind's node package set (KIND_CONTRACT section 1), less open-iscsi and nfs-common, which only
-# matter to users of those storage drivers, plus ipset, which kube-router needs.
+# matter to users of those storage drivers, plus ipset, which kube-router needs, and
+# busybox-static, the shell of the busybox utility image (bookworm's 1.35 build segfaults in
+# wget on this kernel; the node's suite is the one source of Debian binaries).
 PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "containernetworking-plugins", "conntrack", "iptables",
-    "nftables", "ipset", "iproute2", "ethtool", "util-linux", "mount", "kmod", "libseccomp2",
-    "pigz", "fuse-overlayfs", "bash", "ca-certificates", "curl", "jq", "procps", "socat",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "containernetworking-plugins",
+    "conntrack",
+    "iptables",
+    "nftables",
+    "ipset",
+    "iproute2",
+    "ethtool",
+    "util-linux",
+    "mount",
+    "kmod",
+    "libseccomp2",
+    "pigz",
+    "fuse-overlayfs",
+    "bash",
+    "ca-certificates",
+    "curl",
+    "jq",
+    "procps",
+    "socat",
     "e2fsprogs",
-)  # fmt: skip
+    "busybox-static",
+)
 
 # Where each binary lands in the node, per KIND_CONTRACT section 1.
 NODE_BINARIES: Mapping[str, str] = {
@@ -61,11 +83,16 @@ def run(argv: Sequence[str], step: str, **kwargs: object) -> str:
     return str(proc.stdout)
 
 
+def base_rootfs_path(cache_dir: Path) -> Path:
+    """Where the rootfs tarball for this suite, mirror and package list is (or will be)."""
+    key = digest(DEBIAN_SUITE, debian_mirror(), PACKAGES)
+    return cache_dir / "rootfs" / f"debian-{DEBIAN_SUITE}-{key}.tar"
+
+
 def base_rootfs(cache_dir: Path, progress: Progress) -> Path:
     """A tarball of the debootstrapped Debian rootfs, cached by suite, mirror and packages."""
     mirror = debian_mirror()
-    key = digest(DEBIAN_SUITE, mirror, PACKAGES)
-    tarball = cache_dir / "rootfs" / f"debian-{DEBIAN_SUITE}-{key}.tar"
+    tarball = base_rootfs_path(cache_dir)
     if tarball.exists():
         progress.note(f"debian {DEBIAN_SUITE} rootfs: cached ({tarball.name})")
         return tarball
@@ -80,14 +107,20 @@ def base_rootfs(cache_dir: Path, progress: Progress) -> Path:
         debs.mkdir(parents=True, exist_ok=True)
         run(
             [
-                "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                f"--cache-dir={debs}", DEBIAN_SUITE, str(work), mirror,
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                f"--cache-dir={debs}",
+                DEBIAN_SUITE,
+                str(work),
+                mirror,
             ],
             step="debootstrap",
-        )  # fmt: skip
+        )
         partial = tarball.with_suffix(".partial")
-        run(["tar", "--numeric-owner", "-C", str(work), "-cf", str(partial), "."],
-            step="tar rootfs")  # fmt: skip
+        run(
+            ["tar", "--numeric-owner", "-C", str(work), "-cf", str(partial), "."], step="tar rootfs"
+        )
         partial.rename(tarball)
         shutil.rmtree(work)
     return tarball

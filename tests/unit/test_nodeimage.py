@@ -1,0 +1,144 @@
+"""Unit tests of the node-image builder's logic (no Docker, no compiler)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pytest_kindcluster.errors import BuildError
+from pytest_kindcluster.nodeimage import versions
+from pytest_kindcluster.nodeimage.archive import Image, Layer, write_archive
+from pytest_kindcluster.nodeimage.build import _normalise, collect_bin_dir
+from pytest_kindcluster.nodeimage.gobuild import _default_binary_name
+from pytest_kindcluster.nodeimage.progress import Progress
+
+
+def _binary(tmp_path: Path, name: str, body: bytes = b"\x7fELF") -> Path:
+    path = tmp_path / name
+    path.write_bytes(body)
+    path.chmod(0o755)
+    return path
+
+
+def test_layer_is_deterministic_and_carries_parents(tmp_path: Path) -> None:
+    src = _binary(tmp_path, "etcd")
+    one = Layer().add_file("/usr/local/bin/etcd", src).add_symlink("/bin", "usr/bin")
+    two = Layer().add_symlink("/bin", "usr/bin").add_file("/usr/local/bin/etcd", src)
+    assert one.diff_id() == two.diff_id()
+    with tarfile.open(fileobj=io.BytesIO(one.blob())) as tar:
+        names = tar.getnames()
+        member = tar.getmember("usr/local/bin/etcd")
+    assert names == ["bin", "usr", "usr/local", "usr/local/bin", "usr/local/bin/etcd"]
+    assert member.mode == 0o755
+    assert member.mtime == 0
+
+
+def test_layer_digest_changes_with_content(tmp_path: Path) -> None:
+    a = Layer().add_file("/x", _binary(tmp_path, "a", b"one"))
+    b = Layer().add_file("/x", _binary(tmp_path, "b", b"two"))
+    assert a.diff_id() != b.diff_id()
+
+
+def test_archive_shares_layers_and_lists_tags(tmp_path: Path) -> None:
+    shared = Layer().add_file("/usr/sbin/ipset", _binary(tmp_path, "ipset"))
+    images = [
+        Image(
+            tags=["registry.k8s.io/kube-proxy:v1.37.2"],
+            layers=[shared],
+            entrypoint=["/usr/local/bin/kube-proxy"],
+        ),
+        Image(tags=["docker.io/x/kube-router:v2.1.0"], layers=[shared]),
+    ]
+    dest = write_archive(images, tmp_path / "images.tar")
+    with tarfile.open(dest) as tar:
+        names = tar.getnames()
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        manifest = json.load(member)
+        config_file = tar.extractfile(manifest[0]["Config"])
+        assert config_file is not None
+        config = json.load(config_file)
+    assert sum(name.endswith("layer.tar") for name in names) == 1
+    assert [m["RepoTags"] for m in manifest] == [
+        ["registry.k8s.io/kube-proxy:v1.37.2"],
+        ["docker.io/x/kube-router:v2.1.0"],
+    ]
+    assert config["config"]["Entrypoint"] == ["/usr/local/bin/kube-proxy"]
+    assert config["rootfs"]["diff_ids"] == [shared.diff_id()]
+
+
+def test_bin_dir_names_every_missing_binary(tmp_path: Path) -> None:
+    _binary(tmp_path, "kubelet")
+    with pytest.raises(BuildError) as info:
+        collect_bin_dir(tmp_path)
+    message = str(info.value)
+    assert "etcd" in message
+    assert "coredns" in message
+    assert f"lacks {len(versions.REQUIRED_BINARIES) - 1} required binaries" in message
+
+
+def test_bin_dir_complete(tmp_path: Path) -> None:
+    for name in versions.REQUIRED_BINARIES:
+        _binary(tmp_path, name)
+    found = collect_bin_dir(tmp_path)
+    assert set(found) == set(versions.REQUIRED_BINARIES)
+
+
+def test_bin_dir_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="is not a directory"):
+        collect_bin_dir(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("package", "name"),
+    [
+        ("go.etcd.io/etcd/server/v3", "server"),
+        ("k8s.io/kubernetes/cmd/kubelet", "kubelet"),
+        ("github.com/coredns/coredns", "coredns"),
+        ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router", "kube-router"),
+    ],
+)
+def test_default_binary_name(package: str, name: str) -> None:
+    assert _default_binary_name(package) == name
+
+
+@pytest.mark.parametrize(
+    ("ref", "full"),
+    [
+        ("busybox:1.36", "docker.io/library/busybox:1.36"),
+        ("docker.io/library/busybox:1.36", "docker.io/library/busybox:1.36"),
+        ("registry.k8s.io/pause:3.10.2", "registry.k8s.io/pause:3.10.2"),
+        (
+            "pytest-kindcluster/kube-router:v2.1.0",
+            "docker.io/pytest-kindcluster/kube-router:v2.1.0",
+        ),
+        ("localhost/x:1", "localhost/x:1"),
+    ],
+)
+def test_normalise_matches_containerd_names(ref: str, full: str) -> None:
+    assert _normalise(ref) == full
+
+
+def test_progress_reports_phases_with_timings() -> None:
+    out = io.StringIO()
+    progress = Progress(total=2, stream=out)
+    with progress.phase("first"):
+        pass
+    with pytest.raises(ValueError, match="boom"), progress.phase("second"):
+        raise ValueError("boom")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[1/2] first ..."
+    assert lines[1].startswith("[1/2] first done in ")
+    assert lines[3].startswith("[2/2] second FAILED after ")
+    assert set(progress.timings) == {"first"}
+
+
+def test_every_required_binary_comes_from_one_component() -> None:
+    assert len(versions.REQUIRED_BINARIES) == len(set(versions.REQUIRED_BINARIES))
+    assert {"kubeadm", "kubelet", "etcd", "coredns", "runc", "containerd"} <= set(
+        versions.REQUIRED_BINARIES
+    )
