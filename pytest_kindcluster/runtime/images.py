@@ -86,9 +86,11 @@ class BuildContainer:
         result = self.container.exec_run(list(argv), detach=detach, privileged=True)
         if detach:
             return ""
-        output = (result.output or b"").decode(errors="replace")
-        if result.exit_code != 0:
-            raise CommandFailed(argv, result.exit_code, output, node="build container", step=step)
+        raw = result.output if isinstance(result.output, bytes) else b""
+        output = raw.decode(errors="replace")
+        code = result.exit_code if result.exit_code is not None else -1
+        if code != 0:
+            raise CommandFailed(argv, code, output, node="build container", step=step)
         return str(output)
 
     def commit(self, ref: str, changes: Sequence[str]) -> str:

@@ -64,11 +64,19 @@ class Cluster:
         argv = ["kubectl", *args]
         if stdin is not None:
             # exec_run cannot feed stdin, so the manifest travels as an argument to bash.
-            argv = ["bash", "-c", 'm="$1"; shift; printf "%s" "$m" | kubectl "$@"', "bash",
-                    stdin, *args]  # fmt: skip
-        result = self.control_plane.exec_run(argv, environment={
-            "KUBECONFIG": "/etc/kubernetes/admin.conf"})  # fmt: skip
-        output = bytes(result.output).decode(errors="replace")
+            argv = [
+                "bash",
+                "-c",
+                'm="$1"; shift; printf "%s" "$m" | kubectl "$@"',
+                "bash",
+                stdin,
+                *args,
+            ]
+        result = self.control_plane.exec_run(
+            argv, environment={"KUBECONFIG": "/etc/kubernetes/admin.conf"}
+        )
+        assert isinstance(result.output, bytes)
+        output = result.output.decode(errors="replace")
         assert result.exit_code == 0, f"kubectl {' '.join(args)} failed:\n{output}"
         return str(output)
 
@@ -81,8 +89,9 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        pytest.fail(f"node image {image} is not built; run: python -m pytest_kindcluster "
-                    "node-image build")  # fmt: skip
+        pytest.fail(
+            f"node image {image} is not built; run: python -m pytest_kindcluster node-image build"
+        )
     cgroup_v1 = str(client.info().get("CgroupVersion")) == "1"
     tmp = tmp_path_factory.mktemp("kindproof")
     config = tmp / "kind.yaml"
@@ -90,21 +99,44 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     name = f"proof-{uuid.uuid4().hex[:6]}"
     volumes_before = {v.name for v in client.volumes.list()}
     create = subprocess.run(
-        [kind, "create", "cluster", "--name", name, "--image", image, "--config", str(config),
-         "--kubeconfig", str(tmp / "kubeconfig"), "--retain", "--wait", "0s"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            kind,
+            "create",
+            "cluster",
+            "--name",
+            name,
+            "--image",
+            image,
+            "--config",
+            str(config),
+            "--kubeconfig",
+            str(tmp / "kubeconfig"),
+            "--retain",
+            "--wait",
+            "0s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     try:
         assert create.returncode == 0, f"kind create cluster failed:\n{create.stderr}"
         yield Cluster(client, name)
     finally:
         if create.returncode != 0 or os.environ.get("KINDPROOF_EXPORT_LOGS"):
-            subprocess.run([kind, "export", "logs", str(tmp / "logs"), "--name", name],
-                           capture_output=True, check=False)  # fmt: skip
+            subprocess.run(
+                [kind, "export", "logs", str(tmp / "logs"), "--name", name],
+                capture_output=True,
+                check=False,
+            )
             print(f"kind logs exported to {tmp / 'logs'}")
-        delete = subprocess.run([kind, "delete", "cluster", "--name", name,
-                                 "--kubeconfig", str(tmp / "kubeconfig")],
-                                capture_output=True, text=True, check=False)  # fmt: skip
+        delete = subprocess.run(
+            [kind, "delete", "cluster", "--name", name, "--kubeconfig", str(tmp / "kubeconfig")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert delete.returncode == 0, delete.stderr
         leftover = client.containers.list(all=True, filters={"label": f"{KIND_LABEL}={name}"})
         assert leftover == [], f"kind delete left containers: {[c.name for c in leftover]}"
@@ -119,8 +151,16 @@ def test_every_node_ready(kind_created: Cluster) -> None:
 
 
 def test_coredns_ready(kind_created: Cluster) -> None:
-    kind_created.kubectl("-n", "kube-system", "wait", "--for=condition=Ready", "pod",
-                         "-l", "k8s-app=kube-dns", "--timeout=300s")  # fmt: skip
+    kind_created.kubectl(
+        "-n",
+        "kube-system",
+        "wait",
+        "--for=condition=Ready",
+        "pod",
+        "-l",
+        "k8s-app=kube-dns",
+        "--timeout=300s",
+    )
     pods = json.loads(
         kind_created.kubectl(
             "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json"
@@ -184,14 +224,16 @@ def test_dns_and_cross_node_service(kind_created: Cluster) -> None:
         "nslookup kubernetes.default.svc.cluster.local && wget -q -T 5 -O - http://backend",
     )
     kind_created.kubectl("apply", "-f", "-", stdin=probe)
-    kind_created.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/probe",
-                         "--timeout=180s")  # fmt: skip
+    kind_created.kubectl(
+        "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/probe", "--timeout=180s"
+    )
     logs = kind_created.kubectl("logs", "probe")
     assert "kubernetes.default.svc.cluster.local" in logs
     assert "10.96.0.1" in logs
     assert "hello-from-backend" in logs
-    placed = kind_created.kubectl("get", "pods", "backend", "probe", "-o",
-                                  "jsonpath={.items[*].spec.nodeName}").split()  # fmt: skip
+    placed = kind_created.kubectl(
+        "get", "pods", "backend", "probe", "-o", "jsonpath={.items[*].spec.nodeName}"
+    ).split()
     assert placed[0] != placed[1]
 
 
@@ -220,8 +262,9 @@ def test_pvc_binds_and_is_written(kind_created: Cluster) -> None:
             persistentVolumeClaim: {claimName: data}
         """)
     kind_created.kubectl("apply", "-f", "-", stdin=manifest)
-    kind_created.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/writer",
-                         "--timeout=240s")  # fmt: skip
+    kind_created.kubectl(
+        "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/writer", "--timeout=240s"
+    )
     assert "persisted" in kind_created.kubectl("logs", "writer")
     phase = kind_created.kubectl("get", "pvc", "data", "-o", "jsonpath={.status.phase}")
     assert phase == "Bound"
