@@ -25,7 +25,7 @@ from pytest_kindcluster.nodeimage.components import (
     kubeadm_images,
 )
 from pytest_kindcluster.nodeimage.extras import pause_binary
-from pytest_kindcluster.nodeimage.gobuild import build_component, go_version
+from pytest_kindcluster.nodeimage.gobuild import build_component, go_version, is_cached
 from pytest_kindcluster.nodeimage.progress import Progress
 from pytest_kindcluster.nodeimage.rootfs import (
     FILES_DIR,
@@ -69,9 +69,15 @@ def collect_bin_dir(bin_dir: Path) -> dict[str, Path]:
     return found
 
 
+# assemble, component images, import, preload+commit, load busybox
+ASSEMBLY_PHASES = 5
+
+
 def compile_binaries(cache_dir: Path, progress: Progress) -> dict[str, Path]:
     toolchain = go_version()
     progress.note(f"toolchain: {toolchain}")
+    pending = [c for c in versions.COMPONENTS if not is_cached(c, cache_dir, toolchain)]
+    progress.expect(len(pending))
     binaries: dict[str, Path] = {}
     for component in versions.COMPONENTS:
         out = build_component(component, cache_dir, progress, toolchain)
@@ -110,6 +116,7 @@ def build(options: BuildOptions, progress: Progress) -> str:
         progress.note(f"{options.tag} is up to date (build key {key})")
         return options.tag
 
+    progress.expect(ASSEMBLY_PHASES + (0 if base_rootfs_path(cache).exists() else 1))
     base = base_rootfs(cache, progress)
     work_root = cache / "work"
     work_root.mkdir(parents=True, exist_ok=True)

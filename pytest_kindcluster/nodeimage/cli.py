@@ -43,7 +43,7 @@ def _run_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         tag=args.tag, bin_dir=args.bin_dir, cache_dir=args.cache_dir, force=args.force
     )
-    progress = Progress(total=14)
+    progress = Progress()
     try:
         ref = build(options, progress)
     except KindClusterError as exc:

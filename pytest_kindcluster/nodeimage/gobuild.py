@@ -36,14 +36,21 @@ def component_key(component: GoComponent, toolchain: str) -> str:
     return digest(component, files, toolchain)
 
 
+def output_dir(component: GoComponent, cache_dir: Path, toolchain: str) -> Path:
+    """Where the component's binaries are cached for these inputs."""
+    key = component_key(component, toolchain)
+    return cache_dir / "go" / f"{component.module}-{component.version}-{key}"
+
+
+def is_cached(component: GoComponent, cache_dir: Path, toolchain: str) -> bool:
+    return (output_dir(component, cache_dir, toolchain) / COMPLETE).exists()
+
+
 def build_component(
     component: GoComponent, cache_dir: Path, progress: Progress, toolchain: str
 ) -> Path:
     """Return a directory holding the component's binaries, compiling them if not cached."""
-    out = (
-        cache_dir / "go" / f"{component.module}-{component.version}-"
-        f"{component_key(component, toolchain)}"
-    )
+    out = output_dir(component, cache_dir, toolchain)
     if (out / COMPLETE).exists():
         progress.note(f"{component.module} {component.version}: cached ({out.name})")
         return out

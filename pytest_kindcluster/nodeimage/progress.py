@@ -17,7 +17,9 @@ from typing import TextIO
 class Progress:
     """Prints ``[n/total] phase ... done in X.Xs`` lines and a heartbeat for slow phases."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, heartbeat: float = 30.0) -> None:
+    def __init__(
+        self, total: int = 0, stream: TextIO | None = None, heartbeat: float = 30.0
+    ) -> None:
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.heartbeat = heartbeat
@@ -28,6 +30,10 @@ class Progress:
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
+
+    def expect(self, phases: int) -> None:
+        """Announce more phases, once it is known which ones will run."""
+        self.total += phases
 
     def note(self, text: str) -> None:
         """A detail line inside the current phase."""
