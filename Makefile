@@ -1,5 +1,5 @@
 # The two commands the README documents. Both start with the same idempotent set-up.
-.PHONY: setup examples test lint
+.PHONY: setup examples test lint node-image proof
 
 setup:
 	bash scripts/setup.sh
@@ -7,6 +7,11 @@ setup:
 # The main job: the example suite against a fresh cluster.
 examples: setup
 	.venv/bin/pytest examples/ -v
+
+# The node image alone, then the upstream kind CLI's proof that it honours kind's contract.
+node-image: setup
+proof: setup
+	.venv/bin/pytest -m kindproof -v
 
 lint:
 	.venv/bin/ruff check .

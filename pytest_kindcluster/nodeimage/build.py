@@ -73,11 +73,17 @@ def collect_bin_dir(bin_dir: Path) -> dict[str, Path]:
 ASSEMBLY_PHASES = 5
 
 
+def assembly_phases(cache_dir: Path) -> int:
+    return ASSEMBLY_PHASES + (0 if base_rootfs_path(cache_dir).exists() else 1)
+
+
 def compile_binaries(cache_dir: Path, progress: Progress) -> dict[str, Path]:
     toolchain = go_version()
     progress.note(f"toolchain: {toolchain}")
     pending = [c for c in versions.COMPONENTS if not is_cached(c, cache_dir, toolchain)]
-    progress.expect(len(pending))
+    if pending:
+        # New binaries mean a new image, so the assembly phases are known to follow.
+        progress.expect(len(pending) + assembly_phases(cache_dir))
     binaries: dict[str, Path] = {}
     for component in versions.COMPONENTS:
         out = build_component(component, cache_dir, progress, toolchain)
@@ -116,7 +122,9 @@ def build(options: BuildOptions, progress: Progress) -> str:
         progress.note(f"{options.tag} is up to date (build key {key})")
         return options.tag
 
-    progress.expect(ASSEMBLY_PHASES + (0 if base_rootfs_path(cache).exists() else 1))
+    if progress.total == 0:
+        progress.expect(assembly_phases(cache))
+    replaced = store.image_id(options.tag)
     base = base_rootfs(cache, progress)
     work_root = cache / "work"
     work_root.mkdir(parents=True, exist_ok=True)
@@ -157,6 +165,8 @@ def build(options: BuildOptions, progress: Progress) -> str:
             store.remove(base_ref)
         with progress.phase("load busybox utility image into docker"):
             progress.note(", ".join(sorted(set(store.load(work / "busybox.tar")))))
+    if replaced and store.image_id(options.tag) != replaced and store.remove_replaced(replaced):
+        progress.note(f"removed the image this build replaced ({replaced[:19]})")
     return options.tag
 
 

@@ -31,6 +31,20 @@ class ImageStore:
             return None
         return dict(image.labels or {})
 
+    def image_id(self, ref: str) -> str | None:
+        try:
+            return str(self.client.images.get(ref).id)
+        except docker.errors.ImageNotFound:
+            return None
+
+    def remove_replaced(self, image_id: str) -> bool:
+        """Drop an image that a rebuild replaced, unless a container or another tag uses it."""
+        try:
+            self.client.images.remove(image_id, noprune=False)
+        except (docker.errors.ImageNotFound, docker.errors.APIError):
+            return False
+        return True
+
     def size(self, ref: str) -> int:
         return int(self.client.images.get(ref).attrs["Size"])
 
