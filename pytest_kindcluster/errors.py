@@ -83,6 +83,7 @@ class ProvisionError(KindClusterError):
 
     def __init__(self, step: str, message: str, *, logs_dir: str | None = None) -> None:
         self.step = step
+        self.message = message
         self.logs_dir = logs_dir
         text = f"step {step!r} failed: {message}"
         if logs_dir:

@@ -1,0 +1,193 @@
+"""The seam between provisioning and a container engine.
+
+Provisioning sees a :class:`NodeRuntime` (a handful of engine operations) and :class:`Node`
+handles. After the nodes exist, ``Node.exec`` is the only thing a step needs, as in kind's
+``nodes.Node``. Cluster state lives in container labels, never in memory, so any process
+(including the kind CLI) can find, inspect and delete a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pytest_kindcluster.errors import CommandFailed
+
+log = logging.getLogger(__name__)
+
+Role = Literal["control-plane", "worker"]
+
+# kind's own label keys: with them, `kind get clusters`, `kind export logs` and
+# `kind delete cluster` also work on clusters this plugin made.
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+ROLE_LABEL = "io.x-k8s.kind.role"
+# Ours, for reaping clusters whose owner died and for telling runs apart.
+OWNER_PID_LABEL = "dev.pytest-kindcluster.owner-pid"
+RUN_ID_LABEL = "dev.pytest-kindcluster.run-id"
+CREATED_LABEL = "dev.pytest-kindcluster.created"
+# Put on networks this package created, so teardown only ever removes its own.
+NETWORK_OWNER_LABEL = "dev.pytest-kindcluster.network"
+
+DEFAULT_NETWORK = "kind"
+API_SERVER_PORT = 6443
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a node returned; raw bytes, since some commands emit archives."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    raw_stdout: bytes
+    raw_stderr: bytes = b""
+
+    @property
+    def stdout(self) -> str:
+        """Standard output as text."""
+        return self.raw_stdout.decode(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        """Standard error as text."""
+        return self.raw_stderr.decode(errors="replace")
+
+    @property
+    def output(self) -> str:
+        """Both streams, stdout first: what a human needs to see when the command failed."""
+        return self.stdout + self.stderr
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """Facts about the engine that change what we render (cgroup v1 needs failCgroupV1)."""
+
+    name: str
+    version: str
+    api_version: str
+    cgroup_version: int
+    arch: str  # Go/OCI spelling: amd64, arm64
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Everything needed to run one node container."""
+
+    name: str
+    cluster: str
+    role: Role
+    image: str
+    network: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Only the control plane publishes the apiserver, and only on loopback.
+    publish_api_server: bool = False
+
+
+@dataclass(frozen=True)
+class NodeDetails:
+    """A node container as the engine reports it now."""
+
+    name: str
+    role: Role
+    state: str
+    image: str
+    ipv4: str
+    labels: Mapping[str, str]
+    # container port "6443/tcp" -> (host ip, host port), only for published ports
+    ports: Mapping[str, tuple[str, int]]
+
+
+class NodeRuntime(Protocol):
+    """The engine operations provisioning needs; one implementation per engine."""
+
+    def info(self) -> RuntimeInfo:
+        """Describe the engine (version, cgroup version, architecture)."""
+        ...
+
+    def ensure_network(self, name: str) -> bool:
+        """Make sure the shared network exists; True when this call created it."""
+        ...
+
+    def remove_network(self, name: str) -> bool:
+        """Remove the network if this package created it and nothing uses it; True if removed."""
+        ...
+
+    def run_node(self, spec: NodeSpec) -> Node:
+        """Create and start one node container."""
+        ...
+
+    def list_nodes(self, cluster: str) -> list[Node]:
+        """Every node container carrying the cluster's label, sorted by name."""
+        ...
+
+    def inspect_node(self, name: str) -> NodeDetails:
+        """The current state of one node container."""
+        ...
+
+    def remove_nodes(self, names: Sequence[str]) -> None:
+        """Force-remove node containers together with their anonymous volumes."""
+        ...
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        """Run a command in a node, privileged, feeding ``stdin`` (bytes or a file) if given."""
+        ...
+
+    def logs(self, node: str, *, tail: int | None = None) -> str:
+        """The node container's console output (systemd's boot messages), or its last lines."""
+        ...
+
+
+class HostImages(Protocol):
+    """Host-side images, for loading them into nodes."""
+
+    def image_id(self, ref: str) -> str | None:
+        """The image's ID, or None if the engine does not have it."""
+        ...
+
+    def export_image(self, ref: str, dest: Path, platform: str) -> None:
+        """Write a single-platform image archive of ``ref`` to ``dest``."""
+        ...
+
+
+class Engine(NodeRuntime, HostImages, Protocol):
+    """An engine that runs nodes and also holds the host's images (Docker does both)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A handle on one node container; ``exec`` is all the steps after creation use."""
+
+    name: str
+    role: Role
+    runtime: NodeRuntime = field(repr=False, compare=False)
+
+    def exec(
+        self,
+        *argv: str,
+        stdin: bytes | str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> ExecResult:
+        """Run ``argv`` in the node; a non-zero exit raises :class:`CommandFailed` if ``check``."""
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        result = self.runtime.exec(self.name, argv, stdin=data, env=env)
+        log.debug(
+            "%s: %s -> exit %d\n%s", self.name, " ".join(argv), result.exit_code, result.output
+        )
+        if check and result.exit_code != 0:
+            raise CommandFailed(argv, result.exit_code, result.output, node=self.name)
+        return result
+
+    def details(self) -> NodeDetails:
+        """The node as the engine sees it now (IP address, published ports, state)."""
+        return self.runtime.inspect_node(self.name)

@@ -1,0 +1,294 @@
+"""DockerRuntime: the NodeRuntime on the Docker Engine API, through the ``docker`` SDK.
+
+Only the ``runtime`` package touches ``docker``: its exceptions are translated once, with
+``raise ... from``, into the package's error tree by :func:`docker_errors.engine_errors`. The
+shared network lives in :mod:`docker_network`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import docker
+import docker.errors
+from docker.types import Mount
+from docker.utils.socket import frames_iter
+
+from pytest_kindcluster.concurrency import run_all
+from pytest_kindcluster.errors import EngineError
+from pytest_kindcluster.runtime.base import (
+    API_SERVER_PORT,
+    CLUSTER_LABEL,
+    ROLE_LABEL,
+    Engine,
+    ExecResult,
+    HostImages,
+    Node,
+    NodeDetails,
+    NodeRuntime,
+    NodeSpec,
+    Role,
+    RuntimeInfo,
+)
+from pytest_kindcluster.runtime.client import connect
+from pytest_kindcluster.runtime.docker_errors import engine_errors
+from pytest_kindcluster.runtime.docker_network import ensure_network, remove_network
+from pytest_kindcluster.waiting import wait_until
+
+# Docker reports the kernel's machine name; images and ctr speak Go's GOARCH.
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+_STDIN_CHUNK = 1 << 20
+
+
+class DockerRuntime:
+    """Nodes as privileged containers running systemd, created the way ``kind`` creates them."""
+
+    def __init__(
+        self, client: docker.DockerClient | None = None, *, exec_timeout: float = 900
+    ) -> None:
+        self._client = client if client is not None else connect()
+        # Longest silence tolerated from a command in a node before we call it hung.
+        self._exec_timeout = exec_timeout
+
+    # -- engine and network -------------------------------------------------------------------
+
+    def info(self) -> RuntimeInfo:
+        """Describe the engine; the cgroup version decides ``failCgroupV1`` for new kubelets."""
+        with engine_errors("read the engine's info"):
+            info = self._client.info()
+            version = self._client.version()
+        arch = str(info.get("Architecture", "x86_64"))
+        return RuntimeInfo(
+            name="docker",
+            version=str(info.get("ServerVersion", "")),
+            api_version=str(version.get("ApiVersion", "")),
+            cgroup_version=int(info.get("CgroupVersion") or 1),
+            arch=_ARCH.get(arch, arch),
+        )
+
+    def ensure_network(self, name: str) -> bool:
+        """Create the shared bridge network if it is missing; True when this call created it."""
+        return ensure_network(self._client, name)
+
+    def remove_network(self, name: str) -> bool:
+        """Remove the network only if we created it and no container (ours or not) uses it."""
+        return remove_network(self._client, name)
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def run_node(self, spec: NodeSpec) -> Node:
+        """Run a node with kind's flags (KIND_CONTRACT section 2, step 4)."""
+        labels = {CLUSTER_LABEL: spec.cluster, ROLE_LABEL: spec.role, **spec.labels}
+        env = dict(spec.env)
+        ports: dict[str, tuple[str, int]] = {}
+        if spec.publish_api_server:
+            env.setdefault("KUBECONFIG", "/etc/kubernetes/admin.conf")
+            # Host port 0: Docker picks a free one atomically, which avoids the
+            # bind-then-release race kind has when it chooses the port itself.
+            ports[f"{API_SERVER_PORT}/tcp"] = ("127.0.0.1", 0)
+        mounts = [
+            # The anonymous /var volume is what lets containerd's overlayfs work inside the node;
+            # labelled so a leak is findable, anonymous so `docker rm -v` (and kind) removes it.
+            Mount("/var", None, type="volume", labels={CLUSTER_LABEL: spec.cluster}),
+            Mount("/lib/modules", "/lib/modules", type="bind", read_only=True),
+        ]
+        with engine_errors(f"run node {spec.name!r} from image {spec.image!r}"):
+            # create + start, not containers.run: run() pulls a missing image, and a node image
+            # must come from the local engine (the machine may have no registry at all).
+            container = self._client.containers.create(
+                spec.image,
+                name=spec.name,
+                hostname=spec.name,
+                labels=labels,
+                environment=env,
+                privileged=True,
+                security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+                tmpfs={"/tmp": "", "/run": ""},
+                mounts=mounts,
+                network=spec.network,
+                restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+                init=False,
+                cgroupns="private",
+                tty=True,
+                ports=ports,
+            )
+            container.start()
+        return Node(spec.name, spec.role, self)
+
+    def list_nodes(self, cluster: str) -> list[Node]:
+        """Find a cluster's nodes from their labels; the engine is the only source of truth."""
+        with engine_errors(f"list the nodes of cluster {cluster!r}"):
+            found = self._client.containers.list(
+                all=True, filters={"label": f"{CLUSTER_LABEL}={cluster}"}
+            )
+        nodes = [Node(c.name or c.id or "", _role(c.labels.get(ROLE_LABEL)), self) for c in found]
+        return sorted(nodes, key=lambda n: n.name)
+
+    def inspect_node(self, name: str) -> NodeDetails:
+        """Read a node's state, address and published ports."""
+        with engine_errors(f"inspect node {name!r}"):
+            attrs = self._client.api.inspect_container(name)
+        settings = attrs.get("NetworkSettings") or {}
+        networks: dict[str, Any] = settings.get("Networks") or {}
+        ipv4 = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
+        ports: dict[str, tuple[str, int]] = {}
+        for container_port, bindings in (settings.get("Ports") or {}).items():
+            if bindings:
+                ports[container_port] = (bindings[0]["HostIp"], int(bindings[0]["HostPort"]))
+        labels = attrs["Config"].get("Labels") or {}
+        return NodeDetails(
+            name=name,
+            role=_role(labels.get(ROLE_LABEL)),
+            state=str(attrs["State"].get("Status", "")),
+            image=str(attrs["Config"].get("Image", "")),
+            ipv4=ipv4,
+            labels=labels,
+            ports=ports,
+        )
+
+    def remove_nodes(self, names: Sequence[str]) -> None:
+        """``docker rm -f -v`` for each node, concurrently; already-gone nodes are fine."""
+
+        def remove(name: str) -> None:
+            with engine_errors(f"remove node {name!r}"), suppress(docker.errors.NotFound):
+                self._client.api.remove_container(name, v=True, force=True)
+
+        if names:
+            run_all(remove, list(names), what="remove nodes")
+
+    def logs(self, node: str, *, tail: int | None = None) -> str:
+        """The node's console: with a tty, systemd's boot messages land here."""
+        with engine_errors(f"read the logs of node {node!r}"):
+            data = self._client.api.logs(node, stdout=True, stderr=True, tail=tail or "all")
+        return data.decode(errors="replace")
+
+    # -- exec ---------------------------------------------------------------------------------
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        """``docker exec --privileged [-i]``: run argv, stream stdin in, collect both outputs."""
+        api = self._client.api
+        with engine_errors(f"exec {' '.join(argv)!r} in node {node!r}"):
+            exec_id = api.exec_create(
+                node,
+                list(argv),
+                stdin=stdin is not None,
+                privileged=True,
+                environment=dict(env or {}),
+            )["Id"]
+            sock = api.exec_start(exec_id, socket=True)
+            stdout, stderr = self._pump(sock, stdin)
+            exit_code = wait_until(
+                lambda: api.exec_inspect(exec_id).get("ExitCode"),
+                what=f"exit code of {argv[0]} in {node}",
+                timeout=30,
+                interval=0.05,
+            )
+        return ExecResult(tuple(argv), int(exit_code), stdout, stderr)
+
+    def _pump(self, sock: Any, stdin: bytes | Path | None) -> tuple[bytes, bytes]:
+        """Write stdin while reading the multiplexed output, so neither side can block the other."""
+        raw: socket.socket = getattr(sock, "_sock", sock)
+        raw.settimeout(self._exec_timeout)
+        chunks: dict[int, list[bytes]] = {1: [], 2: []}
+        failure: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                # frames_iter is untyped in types-docker; it yields (stream id, bytes) pairs.
+                for stream, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
+                    chunks.setdefault(stream, []).append(data)
+            except OSError as exc:  # a read timeout: the command stayed silent too long
+                failure.append(exc)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            if stdin is not None:
+                for block in _blocks(stdin):
+                    raw.sendall(block)
+                raw.shutdown(socket.SHUT_WR)  # EOF for the command's stdin
+            reader.join()
+        finally:
+            sock.close()
+        stdout, stderr = b"".join(chunks[1]), b"".join(chunks[2])
+        if failure:
+            raise EngineError(
+                "read a command's output",
+                f"silent for {self._exec_timeout:.0f}s ({failure[0]}); so far:\n"
+                + (stdout + stderr).decode(errors="replace"),
+            ) from failure[0]
+        return stdout, stderr
+
+    # -- host images (HostImages) --------------------------------------------------------------
+
+    def image_id(self, ref: str) -> str | None:
+        """The image's ID, or None when the engine does not have it."""
+        with engine_errors(f"inspect image {ref!r}"):
+            try:
+                return str(self._client.images.get(ref).id)
+            except docker.errors.ImageNotFound:
+                return None
+
+    def export_image(self, ref: str, dest: Path, platform: str) -> None:
+        """``docker save`` one platform of ``ref`` into ``dest``.
+
+        A multi-platform archive breaks ``ctr import`` under Docker's containerd image store
+        (kind issues 3795, 3996, 4224). API 1.48 can select the platform; older engines use the
+        classic store, whose archives hold a single platform anyway.
+        """
+        api = self._client.api
+        with engine_errors(f"save image {ref!r}"):
+            if _api_at_least(api.api_version, "1.48"):
+                os_name, _, arch = platform.partition("/")
+                params = {"platform": json.dumps({"os": os_name, "architecture": arch})}
+                # docker-py has no platform argument for save; APIClient is a requests.Session.
+                url = f"{api.base_url}/v{api.api_version}/images/{quote(ref, safe='')}/get"
+                response = api.get(url, params=params, stream=True)
+                response.raise_for_status()
+                stream: Iterator[bytes] = response.iter_content(_STDIN_CHUNK)
+            else:
+                stream = api.get_image(ref, chunk_size=_STDIN_CHUNK)
+            with dest.open("wb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+
+
+def _blocks(stdin: bytes | Path) -> Iterator[bytes]:
+    if isinstance(stdin, bytes):
+        for start in range(0, len(stdin), _STDIN_CHUNK):
+            yield stdin[start : start + _STDIN_CHUNK]
+        return
+    with stdin.open("rb") as handle:
+        while block := handle.read(_STDIN_CHUNK):
+            yield block
+
+
+def _role(value: str | None) -> Role:
+    return "control-plane" if value == "control-plane" else "worker"
+
+
+def _api_at_least(version: str, wanted: str) -> bool:
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split("."))
+
+    return parts(version) >= parts(wanted)
+
+
+# mypy checks that DockerRuntime really is a NodeRuntime and an HostImages (kind's `var _ = ...`).
+_: type[NodeRuntime] = DockerRuntime
+_images: type[HostImages] = DockerRuntime
+_engine: type[Engine] = DockerRuntime

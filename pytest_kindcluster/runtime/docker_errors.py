@@ -1,0 +1,29 @@
+"""The one translation of ``docker`` SDK and transport errors into the package's errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import docker.errors
+import requests.exceptions
+
+from pytest_kindcluster.errors import EngineError, ImageError, RuntimeUnavailable
+
+
+@contextmanager
+def engine_errors(operation: str) -> Iterator[None]:
+    """Translate docker SDK and transport errors into ours, keeping the original as the cause."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageError(f"{operation}: {exc.explanation or exc}") from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(operation, str(exc.explanation or exc)) from exc
+    except docker.errors.DockerException as exc:
+        raise EngineError(operation, str(exc)) from exc
+    except requests.exceptions.HTTPError as exc:
+        raise EngineError(operation, str(exc)) from exc
+    except requests.exceptions.ConnectionError as exc:
+        message = f"lost the Docker engine while trying to {operation}: {exc}"
+        raise RuntimeUnavailable(message) from exc

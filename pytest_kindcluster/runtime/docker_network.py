@@ -1,0 +1,115 @@
+"""The shared ``kind`` network, created the way kind creates it (KIND_CONTRACT section 2, step 2).
+
+Shared by every cluster, ours and kind's. Teardown removes it only when this package created it
+and no container at all is attached any more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import struct
+from typing import Any
+
+import docker
+import docker.errors
+from docker.types import IPAMConfig, IPAMPool
+
+from pytest_kindcluster.runtime.base import NETWORK_OWNER_LABEL
+from pytest_kindcluster.runtime.docker_errors import engine_errors
+from pytest_kindcluster.waiting import wait_until
+
+
+def ula_subnet(name: str, attempt: int) -> str:
+    """A /64 in fc00::/8 derived from the network name, as kind picks its IPv6 subnet.
+
+    Deterministic so that every process (and the kind CLI) proposes the same first subnet; the
+    attempt number moves on to another one when the first overlaps an existing network.
+    """
+    seed = name.encode() + struct.pack("<i", attempt)
+    digest = hashlib.sha1(seed, usedforsecurity=False).digest()
+    prefix = bytes([0xFC]) + digest[1:8]
+    return str(ipaddress.IPv6Network((int.from_bytes(prefix + bytes(8), "big"), 64)))
+
+
+def ensure_network(client: docker.DockerClient, name: str) -> bool:
+    """Create the shared bridge network if it is missing, the way kind creates it."""
+    if find_network(client, name) is not None:
+        return False
+    options = {"com.docker.network.bridge.enable_ip_masquerade": "true"}
+    mtu = _default_bridge_mtu(client)
+    if mtu:
+        options["com.docker.network.driver.mtu"] = mtu
+
+    subnets = (ula_subnet(name, attempt) for attempt in range(5))
+
+    def attempt_create() -> bool | None:
+        # None means "that subnet overlaps an existing network; try the next one".
+        return True if _create_network(client, name, options, next(subnets)) else None
+
+    with engine_errors(f"create network {name!r}"):
+        try:
+            return wait_until(
+                attempt_create, what=f"a free subnet for {name}", attempts=5, interval=0
+            )
+        except docker.errors.APIError as exc:
+            # Another process created it between our look and our create.
+            if exc.status_code == 409 or find_network(client, name) is not None:
+                return False
+            raise
+
+
+def _create_network(
+    client: docker.DockerClient, name: str, options: dict[str, str], subnet: str
+) -> bool:
+    labels = {NETWORK_OWNER_LABEL: "true"}
+    try:
+        client.networks.create(
+            name,
+            driver="bridge",
+            options=options,
+            enable_ipv6=True,
+            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
+            labels=labels,
+        )
+    except docker.errors.APIError as exc:
+        text = str(exc.explanation or exc).lower()
+        if "overlap" in text:
+            return False  # try the next derived subnet, as kind does
+        if "ipv6" not in text:
+            raise
+        # The engine cannot do IPv6 here: kind falls back to an IPv4-only network too.
+        client.networks.create(name, driver="bridge", options=options, labels=labels)
+    return True
+
+
+def find_network(client: docker.DockerClient, name: str) -> Any:
+    # The name filter matches substrings; only an exact name counts.
+    with engine_errors(f"list networks named {name!r}"):
+        found = [n for n in client.networks.list(names=[name]) if n.name == name]
+    return found[0] if found else None
+
+
+def _default_bridge_mtu(client: docker.DockerClient) -> str | None:
+    bridge = find_network(client, "bridge")
+    if bridge is None:
+        return None
+    mtu = bridge.attrs.get("Options", {}).get("com.docker.network.driver.mtu")
+    return str(mtu) if mtu else None
+
+
+def remove_network(client: docker.DockerClient, name: str) -> bool:
+    """Remove the network only if we created it and no container (ours or not) uses it."""
+    network = find_network(client, name)
+    if network is None or network.attrs.get("Labels", {}).get(NETWORK_OWNER_LABEL) != "true":
+        return False
+    with engine_errors(f"inspect network {name!r}"):
+        network.reload()
+    if network.attrs.get("Containers"):
+        return False
+    try:
+        network.remove()
+    except docker.errors.APIError:
+        # Someone attached a container since we looked: then it is not ours to remove.
+        return False
+    return True
