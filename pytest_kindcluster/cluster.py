@@ -1,0 +1,307 @@
+"""KindCluster: one cluster's lifecycle, usable with or without pytest.
+
+::
+
+    with KindCluster("demo", workers=2) as cluster:
+        print(cluster.kubectl("get", "nodes"))
+
+The method and attribute names follow pytest-kind's ``KindCluster`` (``name``,
+``kubeconfig_path``, ``kubectl``, ``load_docker_image``, ``create``, ``delete``), so its users
+can switch by changing the dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from pytest_kindcluster import logs, readiness
+from pytest_kindcluster.errors import (
+    ConfigError,
+    KindClusterError,
+    ReadinessTimeout,
+)
+from pytest_kindcluster.image_load import load_image
+from pytest_kindcluster.manifests import manifest_text
+from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.progress import LogProgress, PhaseTiming, Progress
+from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
+from pytest_kindcluster.provision.access import export_kubeconfig
+from pytest_kindcluster.provision.kubeadm import kubectl_argv
+from pytest_kindcluster.provision.rollback import roll_back
+from pytest_kindcluster.runtime.base import (
+    CREATED_LABEL,
+    OWNER_PID_LABEL,
+    RUN_ID_LABEL,
+    HostImages,
+    Node,
+    NodeRuntime,
+)
+from pytest_kindcluster.runtime.docker import DockerRuntime
+
+Retain = Literal["never", "on-failure", "always"]
+RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
+# Private per-cluster directories in the temp dir: <prefix><cluster name>-<random>.
+KUBECONFIG_DIR_PREFIX = "kindcluster-"
+
+
+class KindCluster:
+    """A kind-compatible cluster of node containers; create it, use it, delete it."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        image: str | None = None,
+        workers: int = 0,
+        timeout: float = 300.0,
+        retain: Retain = "never",
+        reuse: bool = False,
+        logs_dir: Path | None = None,
+        kubeconfig: Path | None = None,
+        runtime: NodeRuntime | None = None,
+        images: HostImages | None = None,
+        progress: Progress | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        if retain not in RETAIN_CHOICES:
+            raise ConfigError(f"retain must be one of {', '.join(RETAIN_CHOICES)}, got {retain!r}")
+        # image=None means the default, as in pytest-kind's constructor.
+        self.spec = ClusterSpec(name, image or DEFAULT_NODE_IMAGE, workers, timeout)
+        self.retain: Retain = retain
+        self.reuse = reuse
+        self.logs_dir = logs_dir
+        self.run_id = run_id or secrets.token_hex(4)
+        self._runtime = runtime
+        self._images = images
+        self._progress = progress or LogProgress()
+        self._own_kubeconfig_dir = kubeconfig is None
+        self.kubeconfig_path = kubeconfig or (
+            Path(tempfile.mkdtemp(prefix=f"{KUBECONFIG_DIR_PREFIX}{name}-")) / "kubeconfig"
+        )
+        self._ctx: StepContext | None = None
+        #: True when ``create()`` attached to an existing cluster instead of making one.
+        self.reused = False
+        #: Seconds from the start of ``create()`` until every readiness check passed.
+        self.ready_seconds: float | None = None
+
+    # -- the pytest-kind surface ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The cluster's name (``kind get clusters`` lists it)."""
+        return self.spec.name
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The node handles, control plane first then workers, each in name order."""
+        return list(self._context().nodes)
+
+    @property
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` for this cluster (not the library's global one)."""
+        return self._context().api_client
+
+    @property
+    def timings(self) -> list[PhaseTiming]:
+        """How long each phase of ``create()`` took."""
+        return list(self._ctx.timings) if self._ctx else []
+
+    @property
+    def checks_passed(self) -> dict[str, float]:
+        """When each readiness check first passed, in seconds into the ``ready`` phase."""
+        return dict(self._ctx.checks_passed) if self._ctx else {}
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        """Run kubectl inside the control-plane node and return its stdout.
+
+        No kubectl is needed on the host. Raises :class:`CommandFailed` (with the output) on a
+        non-zero exit.
+        """
+        node = self._context().control_plane
+        return node.exec(*kubectl_argv(*args), stdin=stdin).stdout
+
+    def apply(self, manifest: str | os.PathLike[str]) -> str:
+        """``kubectl apply`` YAML text, a manifest file, or every manifest in a directory."""
+        return self.kubectl("apply", "-f", "-", stdin=manifest_text(manifest))
+
+    def load_docker_image(self, image: str) -> list[str]:
+        """Copy a host image into every node that lacks it; returns the nodes it was loaded on."""
+        ctx = self._context()
+        arch = ctx.info.arch if ctx.info else "amd64"
+        return load_image(ctx.images, ctx.nodes, image, arch=arch)
+
+    def export_logs(self, dest: str | os.PathLike[str]) -> Path:
+        """Write every node's logs under ``dest/<node>/`` and return ``dest``."""
+        ctx = self._context()
+        return logs.export_logs(ctx.runtime, ctx.nodes, Path(dest))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def create(self, config_file: str | os.PathLike[str] | None = None) -> KindCluster:
+        """Create the cluster (or attach to it when reusing) and wait until it is ready.
+
+        ``config_file`` keeps pytest-kind's signature; kind's cluster YAML is not supported yet,
+        so passing one is an error rather than being silently ignored.
+        """
+        if config_file is not None:
+            raise ConfigError(
+                f"kind cluster config files are not supported ({config_file}); "
+                "use workers=N for a multi-node cluster"
+            )
+        ctx = self._new_context()
+        self._ctx = ctx
+        started = time.monotonic()
+        if self.reuse and ctx.runtime.list_nodes(self.name):
+            self._attach(ctx)
+        else:
+            workers = f" + {self.spec.workers} worker(s)" if self.spec.workers else ""
+            plan = f"creating cluster: 1 control plane{workers}, image {self.spec.image}"
+            ctx.progress.note(self.name, plan)
+            try:
+                run_steps(build_steps(self.spec), ctx)
+            except Exception as exc:
+                raise self._fail(ctx, exc) from exc
+        self.ready_seconds = time.monotonic() - started
+        verb = "reused and ready" if self.reused else "ready"
+        ctx.progress.note(self.name, f"{verb} in {self.ready_seconds:.1f}s")
+        return self
+
+    def delete(self) -> None:
+        """Remove the nodes with their volumes, the network if ours and unused, the kubeconfig."""
+        self.detach()
+        ctx = self._ctx or self._new_context()
+        ctx.runtime.remove_nodes([n.name for n in ctx.runtime.list_nodes(self.name)])
+        ctx.runtime.remove_network(self.spec.network)
+        self._forget_kubeconfig()
+
+    def adopt(self) -> KindCluster:
+        """Take charge of an existing cluster's nodes without waiting for it (to delete it).
+
+        For a process that did not create the cluster but decides its fate, as the xdist
+        controller does; ``close()`` then applies the retention policy as usual.
+        """
+        self._ctx = self._ctx or self._new_context()
+        self._adopt(self._ctx)
+        return self
+
+    def detach(self) -> None:
+        """Stop using the cluster and leave it as it is (another process owns its fate)."""
+        if self._ctx is not None and self._ctx.api_client is not None:
+            self._ctx.api_client.close()
+            self._ctx.api_client = None
+
+    def close(self, *, failed: bool = False, export_logs: bool | None = None) -> None:
+        """End of use: delete, or keep the cluster as the retention policy and reuse ask.
+
+        Logs are exported first when ``export_logs`` is true; by default that is when the use
+        failed and the policy is ``on-failure`` (a kept cluster plus its logs is the evidence).
+        """
+        keep = self.reused or self.reuse or self.retain == "always"
+        keep = keep or (failed and self.retain == "on-failure")
+        if export_logs is None:
+            export_logs = failed and self.retain == "on-failure"
+        if export_logs and self._ctx is not None and self._ctx.nodes:
+            dest = self.export_logs(self._failure_logs_dir())
+            self._progress.note(self.name, f"logs exported to {dest}")
+        if keep:
+            why = "reused" if self.reused or self.reuse else f"retain={self.retain}"
+            where = (
+                str(self.kubeconfig_path)
+                if self.kubeconfig_path.exists()
+                else f"`kind get kubeconfig --name {self.name}`"
+            )
+            self._progress.note(self.name, f"kept ({why}); kubeconfig: {where}")
+            self.detach()
+            return
+        self.delete()
+        self._progress.note(self.name, "deleted")
+
+    def __enter__(self) -> KindCluster:
+        return self.create()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(failed=exc is not None)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _context(self) -> StepContext:
+        if self._ctx is None or not self._ctx.nodes:
+            raise KindClusterError(f"cluster {self.name!r} is not created; call create() first")
+        return self._ctx
+
+    def _new_context(self) -> StepContext:
+        if self._runtime is None or self._images is None:
+            docker_runtime = DockerRuntime()
+            self._runtime = self._runtime or docker_runtime
+            self._images = self._images or docker_runtime
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return StepContext(
+            spec=self.spec,
+            runtime=self._runtime,
+            images=self._images,
+            progress=self._progress,
+            kubeconfig_path=self.kubeconfig_path,
+            run_id=self.run_id,
+            labels={
+                OWNER_PID_LABEL: str(os.getpid()),
+                RUN_ID_LABEL: self.run_id,
+                CREATED_LABEL: created,
+            },
+        )
+
+    def _attach(self, ctx: StepContext) -> None:
+        """Reuse: adopt the existing nodes, refresh the kubeconfig, and insist on readiness."""
+        ctx.progress.note(self.name, "reusing the existing cluster")
+        self._adopt(ctx)
+        self.reused = True
+        try:
+            export_kubeconfig(ctx)
+            readiness.wait_ready(
+                ctx.api_client, expected_nodes=len(ctx.nodes), timeout=self.spec.timeout
+            )
+        except ReadinessTimeout as exc:
+            dest = self.export_logs(self._failure_logs_dir())
+            raise ReadinessTimeout(exc.timeout, exc.last_state, logs_dir=str(dest)) from exc
+
+    def _adopt(self, ctx: StepContext) -> None:
+        ctx.info = ctx.runtime.info()
+        ctx.nodes = ctx.runtime.list_nodes(self.name)  # sorted by name: control plane first
+
+    def _fail(self, ctx: StepContext, exc: Exception) -> KindClusterError:
+        """Export logs, roll back unless retained, and say what failed with the evidence."""
+        error, rolled_back = roll_back(
+            ctx, exc, keep=self.retain != "never", logs_dir=self._failure_logs_dir
+        )
+        if rolled_back:
+            self._forget_kubeconfig()
+        return error
+
+    def _failure_logs_dir(self) -> Path:
+        base = self.logs_dir or Path(tempfile.mkdtemp(prefix="kind-logs-"))
+        return base / self.name
+
+    def _forget_kubeconfig(self) -> None:
+        if self._own_kubeconfig_dir:
+            shutil.rmtree(self.kubeconfig_path.parent, ignore_errors=True)
+        else:
+            self.kubeconfig_path.unlink(missing_ok=True)
+            shutil.rmtree(self.kubeconfig_path.parent / "certs", ignore_errors=True)
+        # Kept clusters keep their kubeconfig; once the cluster is gone, so are those files.
+        # mkdtemp's random suffix has no "-", which tells "demo-x1y2" from cluster "demo-2"'s.
+        prefix = f"{KUBECONFIG_DIR_PREFIX}{self.name}-"
+        for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+            if "-" not in stale.name.removeprefix(prefix):
+                shutil.rmtree(stale, ignore_errors=True)

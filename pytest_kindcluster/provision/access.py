@@ -1,0 +1,43 @@
+"""The last steps: a kubeconfig for the host, and strict readiness through it."""
+
+from __future__ import annotations
+
+from pytest_kindcluster import kubeconfig, readiness
+from pytest_kindcluster.provision.context import StepContext
+from pytest_kindcluster.provision.kubeadm import ADMIN_KUBECONFIG
+
+
+class ExportKubeconfig:
+    """Write the cluster's private kubeconfig and build the ApiClient from it."""
+
+    name = "kubeconfig"
+
+    def run(self, ctx: StepContext) -> None:
+        """Read admin.conf in the control plane, point it at the published port, write it."""
+        export_kubeconfig(ctx)
+
+
+def export_kubeconfig(ctx: StepContext) -> None:
+    """Shared with cluster reuse, which needs a fresh kubeconfig for an existing cluster."""
+    node = ctx.control_plane
+    admin = node.exec("cat", ADMIN_KUBECONFIG).stdout
+    server = kubeconfig.host_server(node.details())
+    doc = kubeconfig.rewrite_kubeconfig(admin, cluster=ctx.spec.name, server=server)
+    kubeconfig.write_private(ctx.kubeconfig_path, doc)
+    ctx.api_client = kubeconfig.api_client(ctx.kubeconfig_path)
+
+
+class WaitReady:
+    """Wait until /readyz, every node, CoreDNS and the default ServiceAccount are all good."""
+
+    name = "ready"
+
+    def run(self, ctx: StepContext) -> None:
+        """Poll the readiness checks within the cluster's timeout."""
+        first_ok = readiness.wait_ready(
+            ctx.api_client, expected_nodes=len(ctx.nodes), timeout=ctx.spec.timeout
+        )
+        # Which check held readiness back is the first question when it is slow.
+        ctx.checks_passed = first_ok
+        passed = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in first_ok.items())
+        ctx.progress.note(ctx.spec.name, f"checks passed after: {passed}")

@@ -1,0 +1,174 @@
+"""What the provisioning steps share, and the plain loop that runs them."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_kindcluster.concurrency import run_all
+from pytest_kindcluster.errors import (
+    CommandFailed,
+    ConfigError,
+    KindClusterError,
+    ProvisionError,
+    ReadinessTimeout,
+)
+from pytest_kindcluster.progress import PhaseTiming, Progress
+from pytest_kindcluster.runtime.base import (
+    DEFAULT_NETWORK,
+    HostImages,
+    Node,
+    NodeRuntime,
+    RuntimeInfo,
+)
+
+log = logging.getLogger(__name__)
+
+
+# Node names append "-control-plane" and must stay valid 63-character DNS labels.
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?$")
+
+
+def validate_name(name: str) -> str:
+    """Cluster names become container, host and node names: lowercase DNS labels."""
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"invalid cluster name {name!r}: use 1-49 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The cluster to create: one control plane plus ``workers`` workers."""
+
+    name: str
+    image: str
+    workers: int = 0
+    timeout: float = 300.0
+    network: str = DEFAULT_NETWORK
+
+    def __post_init__(self) -> None:
+        validate_name(self.name)
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more, got {self.workers}")
+        if self.timeout <= 0:
+            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+
+    @property
+    def control_plane_name(self) -> str:
+        """kind's node naming, so `kind` commands find the nodes where they expect them."""
+        return f"{self.name}-control-plane"
+
+    def worker_names(self) -> list[str]:
+        """``<name>-worker``, ``<name>-worker2``, ... as kind names them."""
+        return [f"{self.name}-worker{i if i > 1 else ''}" for i in range(1, self.workers + 1)]
+
+
+@dataclass
+class StepContext:
+    """Shared state of one create run. Steps read what earlier steps left here."""
+
+    spec: ClusterSpec
+    runtime: NodeRuntime
+    images: HostImages
+    progress: Progress
+    kubeconfig_path: Path
+    run_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+    info: RuntimeInfo | None = None
+    nodes: list[Node] = field(default_factory=list)
+    kubernetes_version: str = ""
+    token: str = ""
+    network_created: bool = False
+    api_client: Any = None
+    timings: list[PhaseTiming] = field(default_factory=list)
+    # readiness check -> seconds into the "ready" phase when it first passed
+    checks_passed: dict[str, float] = field(default_factory=dict)
+    failed_step: str | None = None
+
+    @property
+    def control_plane(self) -> Node:
+        """The bootstrap control plane: the first control-plane node in name order (as kind)."""
+        return next(n for n in self.nodes if n.role == "control-plane")
+
+    @property
+    def workers(self) -> list[Node]:
+        """Every worker node."""
+        return [n for n in self.nodes if n.role == "worker"]
+
+
+class Step(Protocol):
+    """One small piece of the create flow."""
+
+    name: str
+
+    def run(self, ctx: StepContext) -> None:
+        """Do the step; raise on failure (the caller rolls back)."""
+        ...
+
+
+class Concurrently:
+    """Steps that do not depend on each other, run at once; one phase that ends with the last.
+
+    After ``kubeadm init``, installing the CNI and storage and joining the workers only need
+    the apiserver, so they overlap instead of queueing.
+    """
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.name = "+".join(step.name for step in steps)
+
+    def run(self, ctx: StepContext) -> None:
+        """Run every step; all failures are reported together."""
+        run_all(lambda step: step.run(ctx), self.steps, what=self.name)
+
+
+def run_steps(steps: list[Step], ctx: StepContext) -> None:
+    """Run the steps in order, timing each; on failure, note which step failed and re-raise."""
+    for step in steps:
+        ctx.progress.phase_started(ctx.spec.name, step.name)
+        started = time.monotonic()
+        try:
+            step.run(ctx)
+        except BaseException:
+            ctx.failed_step = step.name
+            timing = PhaseTiming(step.name, time.monotonic() - started, ok=False)
+            ctx.timings.append(timing)
+            ctx.progress.phase_finished(ctx.spec.name, timing)
+            raise
+        timing = PhaseTiming(step.name, time.monotonic() - started, ok=True)
+        ctx.timings.append(timing)
+        ctx.progress.phase_finished(ctx.spec.name, timing)
+
+
+def typed_failure(exc: Exception, step: str, logs_dir: Path | None) -> KindClusterError:
+    """The error a failed create raises: typed by what failed, carrying the logs path.
+
+    A readiness timeout stays a ReadinessTimeout and usage problems (ImageError, ConfigError,
+    RuntimeUnavailable...) keep their own types; everything else becomes a ProvisionError naming
+    the step.
+    """
+    where = str(logs_dir) if logs_dir else None
+    if isinstance(exc, ReadinessTimeout):
+        return ReadinessTimeout(exc.timeout, exc.last_state, logs_dir=where)
+    if isinstance(exc, CommandFailed):
+        exc.step = step
+    if isinstance(exc, KindClusterError) and not isinstance(exc, CommandFailed | ProvisionError):
+        if where:
+            exc.add_note(f"logs exported to {where}")
+        return exc  # ImageError, ConfigError, RuntimeUnavailable... keep their types
+    return ProvisionError(step, _describe(exc), logs_dir=where)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ProvisionError):
+        return exc.message
+    if isinstance(exc, BaseExceptionGroup):
+        return "\n".join(_describe(inner) for inner in exc.exceptions)
+    return str(exc) if isinstance(exc, KindClusterError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,99 @@
+"""Steps up to running nodes: preflight checks, the shared network, the node containers."""
+
+from __future__ import annotations
+
+import re
+
+from pytest_kindcluster.concurrency import run_all
+from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError
+from pytest_kindcluster.provision.context import StepContext
+from pytest_kindcluster.runtime.base import Node, NodeSpec, Role
+from pytest_kindcluster.waiting import WaitExpired, wait_until
+
+# systemd's line once the node's services (containerd, kubelet) have been started.
+BOOT_DONE = re.compile(r"Reached target .*Multi-User System")
+# kind waits 30 s and users on busy CI hosts hit it (kind issues 2460, 3758); be more patient.
+BOOT_TIMEOUT = 90.0
+BUILD_HINT = "python -m pytest_kindcluster node-image build"
+
+
+class Preflight:
+    """Check the engine, the node image and the name before anything is created."""
+
+    name = "preflight"
+
+    def run(self, ctx: StepContext) -> None:
+        """Record the engine's facts; fail early on a missing image or a taken name."""
+        ctx.info = ctx.runtime.info()
+        if ctx.images.image_id(ctx.spec.image) is None:
+            raise ImageError(
+                f"node image {ctx.spec.image!r} is not in the Docker engine; build it with "
+                f"`{BUILD_HINT}` or `docker pull`/`docker load` it (nothing is pulled implicitly)"
+            )
+        existing = ctx.runtime.list_nodes(ctx.spec.name)
+        if existing:
+            names = ", ".join(n.name for n in existing)
+            raise ConfigError(
+                f"a cluster named {ctx.spec.name!r} already exists (nodes: {names}); reuse it "
+                f"with --kind-reuse, or delete it with `kind delete cluster --name {ctx.spec.name}`"
+            )
+
+
+class EnsureNetwork:
+    """Make sure the shared ``kind`` network exists (created the way kind creates it)."""
+
+    name = "network"
+
+    def run(self, ctx: StepContext) -> None:
+        """Create the network if missing and remember that we did, for teardown."""
+        ctx.network_created = ctx.runtime.ensure_network(ctx.spec.network)
+
+
+def wait_booted(ctx: StepContext, node: Node) -> None:
+    """Wait for systemd's multi-user target in ``node``; the console tail is the evidence."""
+    try:
+        wait_until(
+            # Only the newest lines: the whole console on every poll would cost the engine
+            # more than the boot itself on a small machine.
+            lambda: True if BOOT_DONE.search(ctx.runtime.logs(node.name, tail=200)) else None,
+            what=f"systemd to boot in {node.name}",
+            timeout=BOOT_TIMEOUT,
+            interval=0.2,
+        )
+    except WaitExpired as exc:
+        tail = ctx.runtime.logs(node.name, tail=30)
+        raise ProvisionError(
+            "nodes",
+            f"node {node.name} did not reach systemd's multi-user target within "
+            f"{BOOT_TIMEOUT:.0f}s; last console lines:\n{tail}",
+        ) from exc
+
+
+class CreateNodes:
+    """Run every node container at once; wait until systemd has booted in the control plane.
+
+    Workers finish booting while the control plane runs ``kubeadm init``; the join step waits
+    for each of them (:func:`wait_booted`) before joining it.
+    """
+
+    name = "nodes"
+
+    def run(self, ctx: StepContext) -> None:
+        """Create the nodes concurrently; ``ctx.nodes`` ends up sorted by name."""
+        specs = [self._spec(ctx, ctx.spec.control_plane_name, "control-plane")]
+        specs += [self._spec(ctx, name, "worker") for name in ctx.spec.worker_names()]
+        nodes = run_all(ctx.runtime.run_node, specs, what="create nodes")
+        ctx.nodes = sorted(nodes, key=lambda n: n.name)
+        wait_booted(ctx, ctx.control_plane)
+
+    @staticmethod
+    def _spec(ctx: StepContext, name: str, role: Role) -> NodeSpec:
+        return NodeSpec(
+            name=name,
+            cluster=ctx.spec.name,
+            role=role,
+            image=ctx.spec.image,
+            network=ctx.spec.network,
+            labels=ctx.labels,
+            publish_api_server=role == "control-plane",
+        )

@@ -1,0 +1,157 @@
+"""Strict readiness: the cluster is ready when a test can use it, not when kubeadm returns.
+
+kind's ``--wait`` checks only the control-plane node and only warns on timeout; users bolt on
+waits for workers and CoreDNS (kueue PR 9081, podman-desktop PR 14532). Here every check must
+pass in the same round, and running out of time raises :class:`ReadinessTimeout` carrying the
+last observed state of each check. This is the only module that catches ``ApiException``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import urllib3.exceptions
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from pytest_kindcluster.errors import ReadinessTimeout
+from pytest_kindcluster.waiting import WaitExpired, wait_until
+
+# One slow answer must not eat the whole budget; the next round asks again.
+REQUEST_TIMEOUT = (2.0, 5.0)
+_TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's verdict and what it saw, in words a human can act on."""
+
+    ok: bool
+    state: str
+
+
+Check = Callable[[k8s_client.ApiClient], CheckResult]
+
+
+def apiserver_readyz(api: k8s_client.ApiClient) -> CheckResult:
+    """``/readyz``, which covers etcd and the apiserver's post-start hooks."""
+    method, url, headers, body, post = api.param_serialize(
+        "GET", "/readyz", query_params=[("verbose", "")], auth_settings=["BearerToken"]
+    )
+    response = api.call_api(method, url, headers, body, post, _request_timeout=REQUEST_TIMEOUT)
+    # The urllib3 response underneath; RESTResponse.read() is untyped.
+    text = bytes(response.response.data or b"").decode(errors="replace")
+    if response.status == 200:
+        return CheckResult(True, "ok")
+    failing = [line.strip() for line in text.splitlines() if line.startswith("[-]")]
+    return CheckResult(False, f"HTTP {response.status}: {'; '.join(failing) or text[:200]}")
+
+
+def make_nodes_ready(expected: int) -> Check:
+    """Every one of the ``expected`` nodes is registered and Ready."""
+
+    def nodes_ready(api: k8s_client.ApiClient) -> CheckResult:
+        nodes = k8s_client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT).items
+        not_ready = []
+        for node in nodes:
+            conditions = (node.status.conditions if node.status else None) or []
+            ready = next((c for c in conditions if c.type == "Ready"), None)
+            if ready is None or ready.status != "True":
+                why = f"{ready.reason}: {ready.message}" if ready else "no Ready condition yet"
+                name = node.metadata.name if node.metadata else "?"
+                not_ready.append(f"{name} ({why})")
+        count = len(nodes) - len(not_ready)
+        state = f"{count}/{expected} Ready"
+        if len(nodes) < expected:
+            state += f", only {len(nodes)} registered"
+        if not_ready:
+            state += "; not ready: " + ", ".join(not_ready)
+        return CheckResult(len(nodes) >= expected and not not_ready, state)
+
+    return nodes_ready
+
+
+def coredns_available(api: k8s_client.ApiClient) -> CheckResult:
+    """The CoreDNS Deployment has all its replicas available, so Service names resolve."""
+    apps = k8s_client.AppsV1Api(api)
+    deployment = apps.read_namespaced_deployment(
+        "coredns", "kube-system", _request_timeout=REQUEST_TIMEOUT
+    )
+    wanted = deployment.spec.replicas or 0
+    available = (deployment.status.available_replicas if deployment.status else None) or 0
+    return CheckResult(wanted > 0 and available >= wanted, f"{available}/{wanted} available")
+
+
+def make_service_account(namespace: str) -> Check:
+    """The ``default`` ServiceAccount of ``namespace`` exists."""
+
+    def present(api: k8s_client.ApiClient) -> CheckResult:
+        k8s_client.CoreV1Api(api).read_namespaced_service_account(
+            "default", namespace, _request_timeout=REQUEST_TIMEOUT
+        )
+        return CheckResult(True, "present")
+
+    return present
+
+
+def wait_service_account(api: k8s_client.ApiClient, namespace: str, *, timeout: float) -> None:
+    """Wait for a new namespace's default ServiceAccount; until then Pods are refused."""
+    check = {f"default ServiceAccount in {namespace}": make_service_account(namespace)}
+    wait_ready(api, expected_nodes=0, timeout=timeout, interval=0.1, checks=check)
+
+
+def standard_checks(expected_nodes: int) -> dict[str, Check]:
+    """The four checks every cluster must pass, in the order they usually turn green."""
+    return {
+        "apiserver /readyz": apiserver_readyz,
+        "nodes Ready": make_nodes_ready(expected_nodes),
+        "CoreDNS available": coredns_available,
+        "default ServiceAccount": make_service_account("default"),
+    }
+
+
+def _run_check(check: Check, api: k8s_client.ApiClient) -> CheckResult:
+    try:
+        return check(api)
+    except ApiException as exc:
+        return CheckResult(False, f"HTTP {exc.status} {exc.reason}")
+    except _TRANSIENT as exc:
+        return CheckResult(False, f"{type(exc).__name__}: {exc}")
+
+
+def wait_ready(
+    api: k8s_client.ApiClient,
+    *,
+    expected_nodes: int,
+    timeout: float,
+    interval: float = 0.5,
+    checks: dict[str, Check] | None = None,
+) -> dict[str, float]:
+    """Poll until every check passes in one round; returns when each first passed (seconds).
+
+    Raises :class:`ReadinessTimeout` with the last state of every check when time runs out.
+    """
+    checks = checks if checks is not None else standard_checks(expected_nodes)
+    state = dict.fromkeys(checks, "not checked yet")
+    first_ok: dict[str, float] = {}
+    started = time.monotonic()
+
+    def round_of_checks() -> bool | None:
+        # Every check in one round, so "ready" means all of them hold at the same time, and a
+        # timeout reports a fresh state for each (not only the first one that failed).
+        all_ok = True
+        for name, check in checks.items():
+            result = _run_check(check, api)
+            state[name] = result.state
+            if result.ok:
+                first_ok.setdefault(name, time.monotonic() - started)
+            all_ok = all_ok and result.ok
+        return True if all_ok else None
+
+    try:
+        wait_until(round_of_checks, what="cluster readiness", timeout=timeout, interval=interval)
+    except WaitExpired as exc:
+        raise ReadinessTimeout(timeout, state) from exc
+    return first_ok
