@@ -1,0 +1,75 @@
+"""Progress on pytest's terminal: each phase with its timing, then the total time to ready.
+
+Fixtures run with output capture on, so lines are written with capture suspended (as pytest's
+own --setup-show does); otherwise they would only appear in a failing test's captured output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_kindcluster.progress import LogProgress, PhaseTiming, format_timings
+
+
+@dataclass
+class ClusterReport:
+    """What the terminal summary says about one cluster."""
+
+    name: str
+    timings: list[PhaseTiming] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Phases on one line, then the notes (ready time, kept, logs)."""
+        out = [f"kind {self.name}: {format_timings(self.timings)}"] if self.timings else []
+        return out + [f"kind {self.name}: {note}" for note in self.notes]
+
+
+class TerminalProgress:
+    """A Progress that writes to pytest's terminal and keeps a report for the summary."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        self._log = LogProgress()
+        self.reports: dict[str, ClusterReport] = {}
+
+    def report_for(self, cluster: str) -> ClusterReport:
+        """The summary entry of a cluster, created on first use."""
+        return self.reports.setdefault(cluster, ClusterReport(cluster))
+
+    def _write(self, text: str) -> None:
+        manager = self._config.pluginmanager
+        terminal: Any = manager.get_plugin("terminalreporter")
+        capture: Any = manager.get_plugin("capturemanager")
+        if terminal is None:  # -p no:terminal, or an xdist worker: logging still has it
+            return
+        if capture is None:
+            terminal.write_line(text)
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.ensure_newline()
+            terminal.write_line(text)
+
+    def phase_started(self, cluster: str, phase: str) -> None:
+        """Logged only; the terminal gets one line per finished phase."""
+        self._log.phase_started(cluster, phase)
+
+    def phase_finished(self, cluster: str, timing: PhaseTiming) -> None:
+        """``kind <name>: <phase> .... 1.2s``."""
+        self._log.phase_finished(cluster, timing)
+        self.report_for(cluster).timings.append(timing)
+        status = "" if timing.ok else "  FAILED"
+        self._write(f"kind {cluster}: {timing.name:<20} {timing.seconds:6.1f}s{status}")
+
+    def note(self, cluster: str, text: str) -> None:
+        """A line about the cluster as a whole, also kept for the summary."""
+        self._log.note(cluster, text)
+        if not text.startswith("creating"):
+            self.report_for(cluster).notes.append(text)
+        self._write(f"kind {cluster}: {text}")
+
+
+PROGRESS = pytest.StashKey[TerminalProgress]()

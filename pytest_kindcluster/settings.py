@@ -1,0 +1,196 @@
+"""The plugin's settings, each with the place it came from: command line > ini file > default.
+
+Options are declared once in :data:`OPTIONS`; that table drives ``addoption``, ``addini``, the
+parsing, and the report header. Environment variables are deliberately not a source: the
+ecosystem's own (``DOCKER_HOST``) are honoured by the Docker client, and ``PYTEST_ADDOPTS``
+covers CI needs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_kindcluster.cluster import RETAIN_CHOICES, Retain
+from pytest_kindcluster.errors import ConfigError
+from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.provision.context import validate_name
+
+REUSE_DEFAULT_NAME = "pytest-kindcluster"
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
+
+
+def _retain(text: str) -> Retain:
+    if text not in RETAIN_CHOICES:
+        raise ValueError(f"must be one of {', '.join(RETAIN_CHOICES)}")
+    return text  # narrowed by the membership test above
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its command-line flag, its ini key, its default, and how to parse it."""
+
+    field: str
+    help: str
+    default: str | None
+    parse: Callable[[str], Any]
+    metavar: str = ""
+
+    @property
+    def flag(self) -> str:
+        """``--kind-<field>`` with dashes."""
+        return "--kind-" + self.field.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        """``kind_<field>``: the ini twin of the flag."""
+        return "kind_" + self.field
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("image", "node image for every node", DEFAULT_NODE_IMAGE, str, "REF"),
+    Option("name", "cluster name (default: pytest-<run id>)", None, validate_name, "NAME"),
+    Option("workers", "number of worker nodes besides the control plane", "0", _workers, "N"),
+    Option(
+        "retain",
+        "keep the cluster after the session: never|on-failure|always",
+        "never",
+        _retain,
+        "WHEN",
+    ),
+    Option(
+        "reuse", "reuse a retained cluster of that name after checking it is ready", "false", _flag
+    ),
+    Option("timeout", "seconds the cluster has to become ready", "300", _timeout, "SECONDS"),
+    Option("logs_dir", "where cluster logs are exported on failure", None, Path, "DIR"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option as ``--kind-*`` and its ``kind_*`` ini twin."""
+    group = parser.getgroup("kindcluster", "kind clusters (pytest-kindcluster)")
+    for option in OPTIONS:
+        dest = option.ini
+        if option.parse is _flag:
+            group.addoption(
+                option.flag, action="store_true", default=None, dest=dest, help=option.help
+            )
+        else:
+            group.addoption(
+                option.flag, metavar=option.metavar, default=None, dest=dest, help=option.help
+            )
+        parser.addini(option.ini, f"{option.help} (twin of {option.flag})", default="")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; ``sources`` says where each came from (cli, ini or default)."""
+
+    image: str
+    name: str
+    workers: int
+    retain: Retain
+    reuse: bool
+    timeout: float
+    logs_dir: Path | None
+    sources: Mapping[str, str]
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, *, run_id: str | None = None) -> Settings:
+        """Resolve every option; all problems are reported together as one ConfigError."""
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        problems: list[str] = []
+        for option in OPTIONS:
+            raw, source = _raw_value(config, option)
+            sources[option.field] = source
+            if raw is None:
+                values[option.field] = None
+                continue
+            try:
+                value = option.parse(raw) if isinstance(raw, str) else raw
+            except (ValueError, ConfigError) as exc:
+                where = option.flag if source == "cli" else f"ini {option.ini}"
+                problems.append(f"{where}={raw!r}: {exc}")
+                continue
+            if option.field == "logs_dir":
+                base = config.invocation_params.dir if source == "cli" else config.rootpath
+                value = base / value
+            values[option.field] = value
+        if problems:
+            raise ConfigError("invalid pytest-kindcluster settings:\n  " + "\n  ".join(problems))
+        if values["name"] is None:
+            # A reused cluster needs a name that is the same next time; a fresh one must not
+            # collide with a parallel run's.
+            values["name"] = (
+                REUSE_DEFAULT_NAME
+                if values["reuse"]
+                else f"pytest-{run_id or secrets.token_hex(4)}"
+            )
+        return cls(sources=sources, **values)
+
+    def export_logs_after(self, failed: bool) -> bool:
+        """Export logs at the end when tests failed and the user asked for evidence.
+
+        Asking means ``--kind-retain=on-failure`` (keep the cluster and say why) or giving a
+        logs directory explicitly.
+        """
+        asked = self.retain == "on-failure" or self.sources["logs_dir"] != "default"
+        return failed and asked
+
+    def header_lines(self) -> list[str]:
+        """The report header: each setting with its source."""
+        shown = {
+            "image": self.image,
+            "name": self.name,
+            "workers": self.workers,
+            "retain": self.retain,
+            "reuse": self.reuse,
+            "timeout": f"{self.timeout:g}s",
+            "logs_dir": self.logs_dir or "a temporary directory",
+        }
+        parts = [f"{field}={value} ({self.sources[field]})" for field, value in shown.items()]
+        return ["kindcluster: " + ", ".join(parts[:2]), "kindcluster: " + ", ".join(parts[2:])]
+
+
+def _raw_value(config: pytest.Config, option: Option) -> tuple[Any, str]:
+    cli = config.getoption(option.ini)
+    if cli is not None:
+        return (cli if isinstance(cli, bool) else str(cli)), "cli"
+    ini = config.getini(option.ini)
+    if isinstance(ini, str) and ini.strip():
+        return ini.strip(), "ini"
+    return option.default, "default"
+
+
+# Session state lives in config.stash (never in module globals), keyed here so hooks and
+# fixtures share it without importing each other.
+SETTINGS = pytest.StashKey[Settings]()
+FAILED_KIND_TESTS = pytest.StashKey[int]()

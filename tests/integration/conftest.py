@@ -1,0 +1,59 @@
+"""Integration tests: real Docker, real clusters from the project's node image.
+
+They fail (never skip) when Docker or the node image is missing: a CI run that silently skipped
+its integration tests would prove nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import docker
+import pytest
+
+from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """An independent view of the engine, to check what the plugin left behind."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"integration tests need a Docker engine (scripts/setup-docker.sh): {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def node_image(docker_client: docker.DockerClient) -> str:
+    """The project's node image, which must already be built."""
+    try:
+        docker_client.images.get(DEFAULT_NODE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(
+            f"node image {DEFAULT_NODE_IMAGE} is missing; build it with "
+            "`python -m pytest_kindcluster node-image build`"
+        )
+    return DEFAULT_NODE_IMAGE
+
+
+Leftovers = Callable[[str], dict[str, list[str]]]
+
+
+@pytest.fixture(scope="session")
+def leftovers(docker_client: docker.DockerClient) -> Leftovers:
+    """Containers and volumes still carrying a cluster's label."""
+
+    def find(cluster: str) -> dict[str, list[str]]:
+        selector: dict[str, str | list[str] | bool] = {"label": f"{CLUSTER_LABEL}={cluster}"}
+        containers = docker_client.containers.list(all=True, filters=selector)
+        return {
+            "containers": [c.name or "" for c in containers],
+            "volumes": [v.name or "" for v in docker_client.volumes.list(filters=selector)],
+        }
+
+    return find

@@ -1,0 +1,73 @@
+"""Readiness logic: all checks in one round, and a timeout that reports every check's state."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from pytest_kindcluster.errors import ReadinessTimeout
+from pytest_kindcluster.readiness import CheckResult, wait_ready
+
+# The checks below are stand-ins that never touch the client.
+NO_API = cast(k8s_client.ApiClient, None)
+
+
+def sequence(*results: CheckResult | Exception) -> Any:
+    items = list(results)
+
+    def check(api: Any) -> CheckResult:
+        item = items.pop(0) if len(items) > 1 else items[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return check
+
+
+def test_ready_once_every_check_passes_in_the_same_round() -> None:
+    checks = {
+        "a": sequence(CheckResult(False, "no"), CheckResult(True, "ok")),
+        "b": sequence(CheckResult(True, "ok")),
+    }
+    first_ok = wait_ready(NO_API, expected_nodes=1, timeout=5, interval=0, checks=checks)
+    assert set(first_ok) == {"a", "b"}
+
+
+def test_a_check_that_regresses_is_not_ready() -> None:
+    # b passes once, then fails: the round where a passes must see b fail, so no "ready" yet.
+    checks = {
+        "a": sequence(CheckResult(False, "no"), CheckResult(True, "ok")),
+        "b": sequence(CheckResult(True, "ok"), CheckResult(False, "regressed")),
+    }
+    with pytest.raises(ReadinessTimeout) as info:
+        wait_ready(NO_API, expected_nodes=1, timeout=0.3, interval=0.05, checks=checks)
+    assert info.value.last_state == {"a": "ok", "b": "regressed"}
+
+
+def test_timeout_reports_last_state_of_each_check_and_api_errors() -> None:
+    checks = {
+        "apiserver /readyz": sequence(CheckResult(True, "ok")),
+        "nodes Ready": sequence(CheckResult(False, "1/3 Ready; not ready: demo-worker (...)")),
+        "CoreDNS available": sequence(ApiException(status=404, reason="Not Found")),
+        "default ServiceAccount": sequence(ConnectionRefusedError("refused")),
+    }
+    with pytest.raises(ReadinessTimeout) as info:
+        wait_ready(NO_API, expected_nodes=3, timeout=0.3, interval=0.05, checks=checks)
+    error = info.value
+    assert isinstance(error, TimeoutError)
+    assert error.last_state == {
+        "apiserver /readyz": "ok",
+        "nodes Ready": "1/3 Ready; not ready: demo-worker (...)",
+        "CoreDNS available": "HTTP 404 Not Found",
+        "default ServiceAccount": "ConnectionRefusedError: refused",
+    }
+    assert "nodes Ready: 1/3 Ready" in str(error)
+
+
+def test_programming_errors_in_a_check_are_not_swallowed() -> None:
+    checks = {"a": sequence(KeyError("bug"))}
+    with pytest.raises(KeyError):
+        wait_ready(NO_API, expected_nodes=1, timeout=5, interval=0, checks=checks)
