@@ -97,7 +97,6 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     config = tmp / "kind.yaml"
     config.write_text(kind_config(cgroup_v1))
     name = f"proof-{uuid.uuid4().hex[:6]}"
-    volumes_before = {v.name for v in client.volumes.list()}
     create = subprocess.run(
         [
             kind,
@@ -124,6 +123,14 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert create.returncode == 0, f"kind create cluster failed:\n{create.stderr}"
         yield Cluster(client, name)
     finally:
+        # The volumes this cluster's nodes mount (their anonymous /var), recorded before delete;
+        # other clusters may come and go on this engine meanwhile.
+        node_volumes = {
+            str(m["Name"])
+            for c in client.containers.list(all=True, filters={"label": f"{KIND_LABEL}={name}"})
+            for m in c.attrs["Mounts"]
+            if m["Type"] == "volume"
+        }
         if create.returncode != 0 or os.environ.get("KINDPROOF_EXPORT_LOGS"):
             subprocess.run(
                 [kind, "export", "logs", str(tmp / "logs"), "--name", name],
@@ -140,8 +147,9 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert delete.returncode == 0, delete.stderr
         leftover = client.containers.list(all=True, filters={"label": f"{KIND_LABEL}={name}"})
         assert leftover == [], f"kind delete left containers: {[c.name for c in leftover]}"
-        new_volumes = {v.name for v in client.volumes.list()} - volumes_before
-        assert new_volumes == set(), f"kind delete left volumes: {new_volumes}"
+        assert node_volumes, "the nodes mounted no volume: /var should be an anonymous volume"
+        left = node_volumes & {str(v.name) for v in client.volumes.list()}
+        assert left == set(), f"kind delete left volumes: {left}"
 
 
 def test_every_node_ready(kind_created: Cluster) -> None:
@@ -218,16 +226,21 @@ def test_dns_and_cross_node_service(kind_created: Cluster) -> None:
         """)
     kind_created.kubectl("apply", "-f", "-", stdin=backend + service)
     kind_created.kubectl("wait", "--for=condition=Ready", "pod/backend", "--timeout=180s")
+    # kube-proxy programs a new Service within a second or two; retry for a minute, then fail.
     probe = _busybox_pod(
         "probe",
         client_node,
-        "nslookup kubernetes.default.svc.cluster.local && wget -q -T 5 -O - http://backend",
+        "for i in $(seq 30); do nslookup kubernetes.default.svc.cluster.local"
+        " && wget -q -T 3 -O - http://backend && exit 0; sleep 2; done; exit 1",
     )
     kind_created.kubectl("apply", "-f", "-", stdin=probe)
-    kind_created.kubectl(
-        "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/probe", "--timeout=180s"
-    )
-    logs = kind_created.kubectl("logs", "probe")
+    try:
+        kind_created.kubectl(
+            "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/probe", "--timeout=180s"
+        )
+    finally:
+        logs = kind_created.kubectl("logs", "probe")
+        print(logs)
     assert "kubernetes.default.svc.cluster.local" in logs
     assert "10.96.0.1" in logs
     assert "hello-from-backend" in logs

@@ -65,6 +65,8 @@ def test_bin_dir_assembles_a_node_image(compiled_bin_dir: Path) -> None:
         image = client.images.get(tag)
         assert image.attrs["Config"]["Entrypoint"] == ["/usr/local/bin/entrypoint", "/sbin/init"]
         assert "container=docker" in image.attrs["Config"]["Env"]
+        # A stray VOLUME would give every node an extra anonymous volume.
+        assert not image.attrs["Config"].get("Volumes")
         out = client.containers.run(tag, entrypoint=["cat"], command=["/kind/version"], remove=True)
         assert out.decode().strip() == versions.KUBERNETES
         listing = client.containers.run(
