@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import docker.errors
 from docker.models.containers import Container
+from docker.types import Mount
 
 from pytest_kindcluster.errors import BuildError, CommandFailed
 from pytest_kindcluster.runtime.client import connect
@@ -61,7 +62,7 @@ class ImageStore:
         try:
             with archive.open("rb") as fh:
                 images = self.client.images.load(fh)
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, docker.errors.ImageLoadError) as exc:
             raise BuildError(f"docker load of {archive} failed: {exc}") from exc
         return [tag for image in images for tag in image.tags]
 
@@ -78,7 +79,12 @@ class ImageStore:
                 entrypoint=["sleep", "infinity"],
                 detach=True,
                 privileged=True,
-                volumes={host: {"bind": inside, "mode": "ro"} for host, inside in binds.items()},
+                # Mounts, not -v volumes: a -v destination would be recorded as a VOLUME in
+                # the committed image, and every node would get a stray anonymous volume.
+                mounts=[
+                    Mount(target=inside, source=host, type="bind", read_only=True)
+                    for host, inside in binds.items()
+                ],
                 labels={"io.pytest-kindcluster.build": "node-image"},
             )
         except docker.errors.APIError as exc:
