@@ -17,12 +17,14 @@ import secrets
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from pytest_kindcluster import logs, readiness
+from pytest_kindcluster import logs
+from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.errors import (
     ConfigError,
     KindClusterError,
@@ -31,15 +33,15 @@ from pytest_kindcluster.errors import (
 from pytest_kindcluster.image_load import load_image
 from pytest_kindcluster.manifests import manifest_text
 from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.ownership import Owner, cluster_labels
+from pytest_kindcluster.portforward import namespace_from_args, port_forward
 from pytest_kindcluster.progress import LogProgress, PhaseTiming, Progress
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
-from pytest_kindcluster.provision.access import export_kubeconfig
+from pytest_kindcluster.provision.access import export_kubeconfig, wait_cluster_ready
 from pytest_kindcluster.provision.kubeadm import kubectl_argv
-from pytest_kindcluster.provision.rollback import roll_back
+from pytest_kindcluster.provision.rollback import nodes_of_run, roll_back
+from pytest_kindcluster.reaper import sweep
 from pytest_kindcluster.runtime.base import (
-    CREATED_LABEL,
-    OWNER_PID_LABEL,
-    RUN_ID_LABEL,
     HostImages,
     Node,
     NodeRuntime,
@@ -61,6 +63,7 @@ class KindCluster:
         *,
         image: str | None = None,
         workers: int = 0,
+        config: ClusterConfig | str | os.PathLike[str] | None = None,
         timeout: float = 300.0,
         retain: Retain = "never",
         reuse: bool = False,
@@ -70,15 +73,21 @@ class KindCluster:
         images: HostImages | None = None,
         progress: Progress | None = None,
         run_id: str | None = None,
+        owner_pid: int | None = None,
     ) -> None:
         if retain not in RETAIN_CHOICES:
             raise ConfigError(f"retain must be one of {', '.join(RETAIN_CHOICES)}, got {retain!r}")
         # image=None means the default, as in pytest-kind's constructor.
-        self.spec = ClusterSpec(name, image or DEFAULT_NODE_IMAGE, workers, timeout)
+        if config is not None and not isinstance(config, ClusterConfig):
+            config = load_config(config)
+        self.spec = ClusterSpec(name, image or DEFAULT_NODE_IMAGE, workers, timeout, config=config)
         self.retain: Retain = retain
         self.reuse = reuse
         self.logs_dir = logs_dir
         self.run_id = run_id or secrets.token_hex(4)
+        # The process whose death makes the cluster an orphan to reap: under xdist the
+        # controller, which outlives the worker that happens to create the cluster.
+        self.owner = Owner.of(owner_pid)
         self._runtime = runtime
         self._images = images
         self._progress = progress or LogProgress()
@@ -101,8 +110,8 @@ class KindCluster:
 
     @property
     def nodes(self) -> list[Node]:
-        """The node handles, control plane first then workers, each in name order."""
-        return list(self._context().nodes)
+        """The Kubernetes nodes' handles (not the HA load balancer), in name order."""
+        return list(self._context().kube_nodes)
 
     @property
     def api_client(self) -> Any:
@@ -138,6 +147,25 @@ class KindCluster:
         arch = ctx.info.arch if ctx.info else "amd64"
         return load_image(ctx.images, ctx.nodes, image, arch=arch)
 
+    def port_forward(
+        self,
+        service_or_pod_name: str,
+        remote_port: int,
+        *args: str,
+        local_port: int | None = None,
+        retries: int = 10,
+        namespace: str | None = None,
+    ) -> AbstractContextManager[int]:
+        """Forward a local port to ``pod/NAME``, ``svc/NAME`` or ``NAME``; yields the local port.
+
+        pytest-kind's signature: extra ``args`` may be kubectl's ``-n NAMESPACE`` (or
+        ``--namespace``). No kubectl is involved; several connections may be open at once.
+        """
+        ns = namespace_from_args(args, namespace)
+        return port_forward(
+            self.api_client, ns, service_or_pod_name, remote_port, local_port, retries=retries
+        )
+
     def export_logs(self, dest: str | os.PathLike[str]) -> Path:
         """Write every node's logs under ``dest/<node>/`` and return ``dest``."""
         ctx = self._context()
@@ -148,27 +176,36 @@ class KindCluster:
     def create(self, config_file: str | os.PathLike[str] | None = None) -> KindCluster:
         """Create the cluster (or attach to it when reusing) and wait until it is ready.
 
-        ``config_file`` keeps pytest-kind's signature; kind's cluster YAML is not supported yet,
-        so passing one is an error rather than being silently ignored.
+        ``config_file`` (pytest-kind's signature) is a kind cluster YAML; it replaces the
+        config given to the constructor.
         """
         if config_file is not None:
-            raise ConfigError(
-                f"kind cluster config files are not supported ({config_file}); "
-                "use workers=N for a multi-node cluster"
-            )
+            self.spec = replace(self.spec, workers=0, config=load_config(config_file))
         ctx = self._new_context()
         self._ctx = ctx
         started = time.monotonic()
+        self._reap_orphans(ctx)
         if self.reuse and ctx.runtime.list_nodes(self.name):
             self._attach(ctx)
         else:
-            workers = f" + {self.spec.workers} worker(s)" if self.spec.workers else ""
-            plan = f"creating cluster: 1 control plane{workers}, image {self.spec.image}"
+            config = self.spec.cluster_config
+            planes, workers = len(config.control_planes), len(config.workers)
+            extra = f" + {workers} worker(s)" if workers else ""
+            extra += " behind a load balancer" if config.high_availability else ""
+            planes_text = f"{planes} control plane{'s' if planes > 1 else ''}"
+            plan = f"creating cluster: {planes_text}{extra}, image {self.spec.image}"
             ctx.progress.note(self.name, plan)
             try:
                 run_steps(build_steps(self.spec), ctx)
             except Exception as exc:
                 raise self._fail(ctx, exc) from exc
+            except BaseException:
+                # Ctrl-C or SIGTERM (see signals.py) mid-create: no teardown will ever run for
+                # a cluster that was never handed out, so remove it now, without a log export.
+                if self.retain == "never":
+                    ctx.runtime.remove_nodes([n.name for n in nodes_of_run(ctx)])
+                    self._forget_kubeconfig()
+                raise
         self.ready_seconds = time.monotonic() - started
         verb = "reused and ready" if self.reused else "ready"
         ctx.progress.note(self.name, f"{verb} in {self.ready_seconds:.1f}s")
@@ -247,7 +284,7 @@ class KindCluster:
             docker_runtime = DockerRuntime()
             self._runtime = self._runtime or docker_runtime
             self._images = self._images or docker_runtime
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        retain = "reuse" if self.reuse else self.retain
         return StepContext(
             spec=self.spec,
             runtime=self._runtime,
@@ -255,12 +292,15 @@ class KindCluster:
             progress=self._progress,
             kubeconfig_path=self.kubeconfig_path,
             run_id=self.run_id,
-            labels={
-                OWNER_PID_LABEL: str(os.getpid()),
-                RUN_ID_LABEL: self.run_id,
-                CREATED_LABEL: created,
-            },
+            labels=cluster_labels(self.owner, self.run_id, retain),
         )
+
+    def _reap_orphans(self, ctx: StepContext) -> None:
+        """Remove clusters of killed runs first, before another cluster competes with them."""
+        if isinstance(ctx.runtime, DockerRuntime):
+            spare = {self.name} if self.reuse else set()
+            for line in sweep(ctx.runtime.resources(), spare=spare).lines():
+                ctx.progress.note(self.name, line)
 
     def _attach(self, ctx: StepContext) -> None:
         """Reuse: adopt the existing nodes, refresh the kubeconfig, and insist on readiness."""
@@ -269,9 +309,7 @@ class KindCluster:
         self.reused = True
         try:
             export_kubeconfig(ctx)
-            readiness.wait_ready(
-                ctx.api_client, expected_nodes=len(ctx.nodes), timeout=self.spec.timeout
-            )
+            wait_cluster_ready(ctx)
         except ReadinessTimeout as exc:
             dest = self.export_logs(self._failure_logs_dir())
             raise ReadinessTimeout(exc.timeout, exc.last_state, logs_dir=str(dest)) from exc
@@ -282,11 +320,17 @@ class KindCluster:
 
     def _fail(self, ctx: StepContext, exc: Exception) -> KindClusterError:
         """Export logs, roll back unless retained, and say what failed with the evidence."""
-        error, rolled_back = roll_back(
-            ctx, exc, keep=self.retain != "never", logs_dir=self._failure_logs_dir
-        )
+        exported: list[Path] = []
+
+        def logs_dir() -> Path:
+            exported.append(self._failure_logs_dir())
+            return exported[-1]
+
+        error, rolled_back = roll_back(ctx, exc, keep=self.retain != "never", logs_dir=logs_dir)
         if rolled_back:
             self._forget_kubeconfig()
+        if exported:  # for the terminal summary; the error says it too
+            self._progress.note(self.name, f"creation failed; logs exported to {exported[-1]}")
         return error
 
     def _failure_logs_dir(self) -> Path:

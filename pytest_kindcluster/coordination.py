@@ -14,6 +14,7 @@ cluster per worker. Instead:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -28,12 +29,17 @@ from filelock import FileLock
 from pytest_kindcluster.cluster import KindCluster
 from pytest_kindcluster.errors import KindClusterError
 from pytest_kindcluster.progress import PhaseTiming
+from pytest_kindcluster.reaper import remove_run
 from pytest_kindcluster.reporting import PROGRESS
+from pytest_kindcluster.runtime.docker_resources import DockerResources
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS
 
 RUN_ID_KEY = "kindcluster_run_id"
 SHARE_DIR_KEY = "kindcluster_share_dir"
+OWNER_PID_KEY = "kindcluster_owner_pid"
 MARKER = "cluster.json"
+# The run id of this pytest process, picked once in pytest_configure (received, on a worker).
+RUN_ID = pytest.StashKey[str]()
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any] | None:
@@ -47,6 +53,16 @@ def run_id_for(config: pytest.Config) -> str:
     if received and RUN_ID_KEY in received:
         return str(received[RUN_ID_KEY])
     return secrets.token_hex(4)
+
+
+def owner_pid(config: pytest.Config) -> int:
+    """The process whose death orphans the run's clusters: the controller under xdist.
+
+    A worker may exit (or be replaced after a crash) while the others still use the cluster
+    it created; only the controller's exit ends the run.
+    """
+    received = worker_input(config)
+    return int(received[OWNER_PID_KEY]) if received and OWNER_PID_KEY in received else os.getpid()
 
 
 def share_dir(config: pytest.Config) -> Path | None:
@@ -88,7 +104,7 @@ class XdistController:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.run_id = run_id_for(config)
+        self.run_id = config.stash[RUN_ID]
         self.share = Path(tempfile.mkdtemp(prefix="kindcluster-xdist-"))
 
     @pytest.hookimpl(optionalhook=True)
@@ -96,33 +112,57 @@ class XdistController:
         """Hand every worker the run id and the shared directory."""
         node.workerinput[RUN_ID_KEY] = self.run_id
         node.workerinput[SHARE_DIR_KEY] = str(self.share)
+        node.workerinput[OWNER_PID_KEY] = os.getpid()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count failed kind tests from every worker (the marker travels in the keywords)."""
         if report.failed and "kind" in report.keywords:
             self.config.stash[FAILED_KIND_TESTS] += 1
 
+    # trylast: after xdist's own sessionfinish has stopped the workers, so that on Ctrl-C or
+    # SIGTERM no worker is still creating or using a cluster when it is deleted.
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
-        """After all workers: delete the shared cluster, or keep it as the policy says."""
-        marker = self.share / MARKER
+        """After all workers: delete the shared clusters, or keep them as the policy says.
+
+        The default cluster's marker is at the top of the shared directory; each marked
+        cluster (``@pytest.mark.kind_cluster``) has its own in a subdirectory.
+        """
         try:
-            if not marker.exists() or "error" in json.loads(marker.read_text()):
-                return
-            state = json.loads(marker.read_text())
-            settings = self.config.stash[SETTINGS]
-            progress = self.config.stash[PROGRESS]
-            report = progress.report_for(state["name"])
-            report.timings = [PhaseTiming(**t) for t in state["timings"]]
-            report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
-            failed = self.config.stash[FAILED_KIND_TESTS] > 0
-            cluster = KindCluster(
-                state["name"],
-                kubeconfig=self.share / "controller" / "kubeconfig",
-                retain=settings.retain,
-                reuse=settings.reuse,
-                logs_dir=settings.logs_dir,
-                progress=progress,
-            )
-            cluster.adopt().close(failed=failed, export_logs=settings.export_logs_after(failed))
+            for marker in [self.share / MARKER, *sorted(self.share.glob(f"*/{MARKER}"))]:
+                self._finish(marker)
         finally:
+            self._remove_leftovers()
             shutil.rmtree(self.share, ignore_errors=True)
+
+    def _remove_leftovers(self) -> None:
+        """Whatever of this run is still there and not kept: a cluster interrupted mid-create."""
+        if not any(self.share.iterdir()):
+            return  # no worker ever asked for a cluster: do not touch the engine
+        failed = self.config.stash[FAILED_KIND_TESTS] > 0
+        progress = self.config.stash[PROGRESS]
+        try:
+            for name in remove_run(DockerResources(), self.run_id, failed=failed):
+                progress.note(name, "removed (left over by an xdist worker)")
+        except KindClusterError as exc:  # no engine now: the next run's reaper will do it
+            progress.note(self.run_id, f"could not check for leftovers: {exc}")
+
+    def _finish(self, marker: Path) -> None:
+        if not marker.exists() or "error" in json.loads(marker.read_text()):
+            return
+        state = json.loads(marker.read_text())
+        settings = self.config.stash[SETTINGS]
+        progress = self.config.stash[PROGRESS]
+        report = progress.report_for(state["name"])
+        report.timings = [PhaseTiming(**t) for t in state["timings"]]
+        report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
+        failed = self.config.stash[FAILED_KIND_TESTS] > 0
+        cluster = KindCluster(
+            state["name"],
+            kubeconfig=marker.parent / "controller" / "kubeconfig",
+            retain=settings.retain,
+            reuse=settings.reuse,
+            logs_dir=settings.logs_dir,
+            progress=progress,
+        )
+        cluster.adopt().close(failed=failed, export_logs=settings.export_logs_after(failed))

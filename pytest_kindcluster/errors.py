@@ -11,16 +11,20 @@ so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
     ├── CommandFailed                         a command exited non-zero (argv, exit code, output)
     ├── ProvisionError                        a create step failed; carries the step and logs path
     ├── ReadinessTimeout (TimeoutError)       the cluster never became usable; last state per check
+    ├── ClusterDown                           a node container stopped mid-session; logs path
     └── BuildError                            the node-image build failed (missing binary, go build)
 
 Errors carry their evidence: the failed command with its output, and the path of exported logs
-where there are some. Foreign exceptions (docker, kubernetes) are translated at one boundary with
-``raise ... from`` so the original stays visible as ``__cause__``.
+where there are some, but never a credential: command output is redacted. Foreign exceptions
+(docker, kubernetes) are translated at one boundary with ``raise ... from`` so the original stays
+visible as ``__cause__``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from pytest_kindcluster.redact import redact
 
 
 class KindClusterError(Exception):
@@ -66,14 +70,15 @@ class CommandFailed(KindClusterError):
     ) -> None:
         self.argv = list(argv)
         self.exit_code = exit_code
-        self.output = output
+        # Errors end up in CI logs; kubeadm and kubectl output can carry tokens and keys.
+        self.output = output = redact(output)
         self.node = node
         self.step = step
         where = f" on {node}" if node else ""
         during = f" during {step}" if step else ""
         tail = "\n".join(output.rstrip().splitlines()[-40:])
         super().__init__(
-            f"command {' '.join(self.argv)!r}{where}{during} exited {exit_code}\n"
+            f"command {redact(' '.join(self.argv))!r}{where}{during} exited {exit_code}\n"
             f"--- last output ---\n{tail}"
         )
 
@@ -105,3 +110,11 @@ class ReadinessTimeout(KindClusterError, TimeoutError):
         if logs_dir:
             lines.append(f"logs exported to {logs_dir}")
         super().__init__("\n".join(lines))
+
+
+class ClusterDown(KindClusterError):
+    """A node container of a cluster in use stopped; later tests cannot use the cluster."""
+
+    def __init__(self, message: str, *, logs_dir: str | None = None) -> None:
+        self.logs_dir = logs_dir
+        super().__init__(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,11 +12,25 @@ from kubernetes import client as k8s_client
 
 from pytest_kindcluster import readiness
 from pytest_kindcluster.cluster import KindCluster
-from pytest_kindcluster.coordination import share_dir, shared_cluster, worker_input
+from pytest_kindcluster.coordination import (
+    RUN_ID,
+    owner_pid,
+    share_dir,
+    shared_cluster,
+    worker_input,
+)
+from pytest_kindcluster.errors import ClusterDown, ConfigError
+from pytest_kindcluster.existing import ExistingCluster
+from pytest_kindcluster.health import NodeWatch
+from pytest_kindcluster.markers import ClusterRequest
 from pytest_kindcluster.reporting import PROGRESS
 from pytest_kindcluster.runtime.base import Engine
 from pytest_kindcluster.runtime.docker import DockerRuntime
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings
+
+# The session's marked clusters, by name (default cluster apart).
+MARKED_CLUSTERS = pytest.StashKey[dict[str, KindCluster]]()
+NODE_WATCHES = pytest.StashKey[dict[str, NodeWatch]]()
 
 # Seconds a worker waits for another worker to finish creating the cluster, on top of the
 # readiness budget: node creation and kubeadm take about a minute on a small machine.
@@ -46,19 +60,38 @@ def kind_cluster(
     """A ready cluster for the session (pytest-kind's name and API); deleted afterwards.
 
     Ready means /readyz, every node Ready, CoreDNS available and the default ServiceAccount
-    present. Kept instead when ``--kind-retain`` or ``--kind-reuse`` says so.
+    present. Kept instead when ``--kind-retain`` or ``--kind-reuse`` says so. A module or class
+    marked ``@pytest.mark.kind_cluster(config=..., name=...)`` gets its own cluster instead
+    (created once per session); with ``--kind-kubeconfig`` it is that existing cluster.
     """
     s = kind_settings
+    marked: ClusterRequest | None = getattr(request, "param", None)
+    progress = request.config.stash[PROGRESS]
+    if s.kubeconfig is not None:
+        if marked is not None:
+            raise ConfigError(
+                f"{marked.origin}: @pytest.mark.kind_cluster asks for its own cluster, but "
+                "--kind-kubeconfig runs against an existing one and creates none"
+            )
+        existing = ExistingCluster(s.kubeconfig, timeout=s.timeout, progress=progress).create()
+        yield existing
+        existing.close()
+        return
     share = share_dir(request.config)
+    name = marked.name if marked else s.name
+    config = marked.config if marked else s.cluster_config
 
     def make(attach: bool) -> KindCluster:
         # Under xdist every worker keeps its kubeconfig in the run's shared directory.
         worker = worker_input(request.config) or {}
-        kubeconfig = share / str(worker.get("workerid", "main")) / "kubeconfig" if share else None
+        kubeconfig = (
+            share / name / str(worker.get("workerid", "main")) / "kubeconfig" if share else None
+        )
         return KindCluster(
-            s.name,
+            name,
             image=s.image,
-            workers=s.workers,
+            workers=0 if config else s.workers,
+            config=config,
             timeout=s.timeout,
             retain=s.retain,
             reuse=s.reuse or attach,
@@ -66,19 +99,83 @@ def kind_cluster(
             kubeconfig=kubeconfig,
             runtime=kind_runtime,
             images=kind_runtime,
-            progress=request.config.stash[PROGRESS],
+            progress=progress,
+            run_id=request.config.stash[RUN_ID],
+            owner_pid=owner_pid(request.config),
         )
 
     if share is not None:
         # One cluster per run: the controller deletes it once every worker is done.
-        cluster = shared_cluster(share, make, budget=s.timeout + CREATE_BUDGET)
+        where = share / name if marked else share
+        where.mkdir(parents=True, exist_ok=True)
+        cluster = shared_cluster(where, make, budget=s.timeout + CREATE_BUDGET)
         yield cluster
         cluster.detach()
+        return
+    if marked is not None:
+        # Marked clusters live until the session ends, however pytest orders their tests.
+        yield marked_cluster(request.config, name, lambda: make(False).create())
+        return
+    if any_marked(request.config):
+        # pytest tears a parametrized session fixture down whenever the parameter changes;
+        # with marked clusters in the session, the default one must outlive that too.
+        yield marked_cluster(request.config, name, lambda: make(False).create())
         return
     cluster = make(False).create()
     yield cluster
     failed = request.config.stash[FAILED_KIND_TESTS] > 0
     cluster.close(failed=failed, export_logs=s.export_logs_after(failed))
+
+
+def any_marked(config: pytest.Config) -> bool:
+    """Whether any collected test asked for a marked cluster."""
+    from pytest_kindcluster.plugin import MARKED_REQUESTS  # noqa: PLC0415 - plugin imports us
+
+    registry = config.stash.get(MARKED_REQUESTS, None)
+    return bool(registry and registry.requests)
+
+
+def marked_cluster(
+    config: pytest.Config, name: str, create: Callable[[], KindCluster]
+) -> KindCluster:
+    """The marked cluster ``name``, created on first use and closed when pytest ends."""
+    clusters = config.stash.setdefault(MARKED_CLUSTERS, {})
+    if name not in clusters:
+        cluster = clusters[name] = create()
+        settings = config.stash[SETTINGS]
+
+        def close() -> None:
+            failed = config.stash[FAILED_KIND_TESTS] > 0
+            cluster.close(failed=failed, export_logs=settings.export_logs_after(failed))
+
+        config.add_cleanup(close)
+    return clusters[name]
+
+
+@pytest.fixture(autouse=True)
+def _kind_nodes_running(request: pytest.FixtureRequest) -> None:
+    """Before each test on a cluster: if a node container stopped, fail now, logs exported."""
+    if "kind_cluster" not in request.fixturenames:
+        return
+    cluster = request.getfixturevalue("kind_cluster")
+    if not isinstance(cluster, KindCluster):  # an existing cluster, or a test's own stand-in
+        return
+    watches = request.config.stash.setdefault(NODE_WATCHES, {})
+    if cluster.name not in watches:
+        watches[cluster.name] = NodeWatch(
+            cluster.name,
+            lambda: cluster.nodes,
+            cluster.export_logs,
+            logs_dir=request.config.stash[SETTINGS].logs_dir,
+            progress=request.config.stash[PROGRESS],
+        )
+    try:
+        watches[cluster.name].check()
+    except ClusterDown as exc:
+        failure = str(exc)
+    else:
+        return
+    pytest.fail(failure, pytrace=False)  # outside the except: no chained traceback to read past
 
 
 @pytest.fixture(scope="session")

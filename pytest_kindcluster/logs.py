@@ -1,7 +1,13 @@
 """Export what is needed to debug a cluster, in the layout ``kind export logs`` uses.
 
 Called mostly when something already failed, so it is best effort: a failing piece is written
-to ``export-errors.txt`` instead of hiding the original error behind a new one.
+to ``export-errors.txt`` instead of hiding the original error behind a new one. Everything
+written is redacted (:mod:`pytest_kindcluster.redact`): CI systems publish these directories.
+
+Layout: ``runtime.json``, ``pods.txt``/``nodes.txt``/``events.txt`` (the cluster as kubectl
+sees it), then per node ``<node>/``: ``serial.log`` (docker logs), ``inspect.json`` (docker
+inspect), the journals of the node, kubelet and containerd, CRI state, and ``var-log/`` (the
+node's /var/log, including every pod's logs under ``var-log/pods``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pytest_kindcluster.concurrency import run_all
+from pytest_kindcluster.provision.kubeadm import kubectl_argv
+from pytest_kindcluster.redact import redact
 from pytest_kindcluster.runtime.base import Node, NodeRuntime
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,15 @@ NODE_COMMANDS: dict[str, tuple[str, ...]] = {
     "images.log": ("crictl", "images"),
     "containers.log": ("crictl", "ps", "-a"),
 }
+# file name -> kubectl arguments, run once in the first control plane.
+CLUSTER_COMMANDS: dict[str, tuple[str, ...]] = {
+    "pods.txt": ("get", "pods", "--all-namespaces", "-o", "wide"),
+    "nodes.txt": ("get", "nodes", "-o", "wide"),
+    "events.txt": ("get", "events", "--all-namespaces", "--sort-by=.lastTimestamp"),
+}
+# Larger files under var-log are left as they are: reading them would cost more than they are
+# likely to leak (the container logs that matter are rotated well below this).
+REDACT_LIMIT = 32 << 20
 
 
 def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
@@ -45,23 +62,51 @@ def _export_node(runtime: NodeRuntime, node: Node, dest: Path) -> list[str]:
     out = dest / node.name
     out.mkdir(parents=True, exist_ok=True)
     try:
-        (out / "serial.log").write_text(runtime.logs(node.name))
-        details = asdict(node.details())
-        (out / "inspect.json").write_text(json.dumps(details, indent=2, default=str))
+        (out / "serial.log").write_text(redact(runtime.logs(node.name)))
+        details = node.details()
+        # The engine's whole answer, as `docker inspect` prints it; the summary elsewhere.
+        raw = details.inspect or asdict(details)
+        (out / "inspect.json").write_text(redact(json.dumps(raw, indent=2, default=str)))
     except Exception as exc:  # noqa: BLE001 - best effort; recorded below
         problems.append(f"{node.name}: console/inspect: {exc}")
+    if node.role == "external-load-balancer":
+        return problems  # haproxy alone: no systemd, no journal, no CRI
     for filename, argv in NODE_COMMANDS.items():
         try:
             result = node.exec(*argv, check=False)
-            (out / filename).write_text(result.output)
+            (out / filename).write_text(redact(result.output))
         except Exception as exc:  # noqa: BLE001 - a dead node still has a console log
             problems.append(f"{node.name}: {' '.join(argv)}: {exc}")
     try:
         archive = node.exec("tar", "-C", "/var/log", "-cf", "-", ".").raw_stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(out / "var-log", filter=_safe_member)
+        _redact_tree(out / "var-log")
     except Exception as exc:  # noqa: BLE001 - pod logs are a bonus, never the failure
         problems.append(f"{node.name}: /var/log: {exc}")
+    return problems
+
+
+def _redact_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < REDACT_LIMIT:
+            text = path.read_bytes().decode(errors="replace")
+            cleaned = redact(text)
+            if cleaned != text:
+                path.write_text(cleaned)
+
+
+def _export_cluster(nodes: Sequence[Node], dest: Path) -> list[str]:
+    control_plane = next((n for n in nodes if n.role == "control-plane"), None)
+    if control_plane is None:
+        return []
+    problems = []
+    for filename, args in CLUSTER_COMMANDS.items():
+        try:
+            result = control_plane.exec(*kubectl_argv(*args), check=False)
+            (dest / filename).write_text(redact(result.output))
+        except Exception as exc:  # noqa: BLE001 - the apiserver may be what failed
+            problems.append(f"kubectl {' '.join(args)}: {exc}")
     return problems
 
 
@@ -76,6 +121,7 @@ def export_logs(runtime: NodeRuntime, nodes: Sequence[Node], dest: Path) -> Path
     if nodes:
         for found in run_all(lambda n: _export_node(runtime, n, dest), list(nodes), what="logs"):
             problems += found
+        problems += _export_cluster(nodes, dest)
     if problems:
         (dest / "export-errors.txt").write_text("\n".join(problems) + "\n")
         log.warning("log export to %s was incomplete: %d problem(s)", dest, len(problems))

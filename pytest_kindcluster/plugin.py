@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from pytest_kindcluster import fixtures
-from pytest_kindcluster.coordination import XdistController, run_id_for, worker_input
-from pytest_kindcluster.errors import ConfigError
+from pytest_kindcluster.coordination import RUN_ID, XdistController, run_id_for, worker_input
+from pytest_kindcluster.errors import ConfigError, KindClusterError
+from pytest_kindcluster.markers import MARKER_HELP, ClusterRegistry, cluster_request
+from pytest_kindcluster.reaper import sweep
 from pytest_kindcluster.reporting import PROGRESS, TerminalProgress
+from pytest_kindcluster.runtime.docker_resources import DockerResources
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings, add_options
+from pytest_kindcluster.signals import TerminationHandler
+
+MARKED_REQUESTS = pytest.StashKey[ClusterRegistry]()
+TERMINATION = pytest.StashKey[TerminationHandler]()
 
 # Tests that use any of these are "kind" tests: marked, and counted for retain=on-failure.
 KIND_FIXTURES = frozenset({"kind_cluster", "kind_client", "kind_namespace"})
@@ -19,6 +27,14 @@ KIND_FIXTURES = frozenset({"kind_cluster", "kind_client", "kind_namespace"})
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--kind-*`` options and their ``kind_*`` ini twins."""
     add_options(parser)
+    # Per-run intent with no ini twin: pruning on every run would also take retained clusters.
+    parser.getgroup("kindcluster").addoption(
+        "--kind-prune",
+        action="store_true",
+        default=False,
+        help="first delete every stale cluster this plugin made (its pytest process is gone), "
+        "retained ones included, then run the tests",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,22 +42,74 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "kind: the test uses a kind cluster (added automatically; deselect with -m)"
     )
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[MARKED_REQUESTS] = ClusterRegistry()
+    config.stash[RUN_ID] = run_id_for(config)
     try:
-        config.stash[SETTINGS] = Settings.from_config(config, run_id=run_id_for(config))
+        config.stash[SETTINGS] = Settings.from_config(config, run_id=config.stash[RUN_ID])
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[PROGRESS] = TerminalProgress(config)
     config.stash[FAILED_KIND_TESTS] = 0
     config.pluginmanager.register(fixtures, "kindcluster-fixtures")
+    # SIGTERM unwinds like Ctrl-C, so fixture teardown deletes the clusters (see signals.py).
+    config.stash[TERMINATION] = TerminationHandler()
+    config.stash[TERMINATION].install()
     distributing = getattr(config.option, "dist", "no") != "no"
     if distributing and worker_input(config) is None:
         # The xdist controller: hooks that only make sense there (DeferPlugin pattern).
         config.pluginmanager.register(XdistController(config), "kindcluster-xdist")
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give SIGTERM and SIGHUP back their previous handlers."""
+    handler = config.stash.get(TERMINATION, None)
+    if handler is not None:
+        handler.uninstall()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """``--kind-prune``: sweep stale clusters before any test runs (controller only)."""
+    config = session.config
+    if not config.getoption("kind_prune") or worker_input(config) is not None:
+        return
+    settings = config.stash[SETTINGS]
+    # The cluster this run is about to reuse is not stale, whoever created it.
+    spare = {settings.name} if settings.reuse else set()
+    try:
+        report = sweep(DockerResources(), include_retained=True, spare=spare)
+    except KindClusterError as exc:
+        raise pytest.UsageError(f"--kind-prune: {exc}") from exc
+    terminal: Any = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        for line in report.lines() or ["no stale clusters"]:
+            terminal.write_line(f"kindcluster prune: {line}")
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """The node image and every setting, each with its source."""
     return config.stash[SETTINGS].header_lines()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A ``kind_cluster`` marker becomes an indirect parameter of the ``kind_cluster`` fixture.
+
+    The fixture keeps its session scope (as in pytest-kind, so session fixtures may use it),
+    and pytest groups the tests of each marked cluster together.
+    """
+    if "kind_cluster" not in metafunc.fixturenames:
+        return
+    settings = metafunc.config.stash[SETTINGS]
+    try:
+        request = cluster_request(metafunc.definition, settings.name)
+        if request is None:
+            return
+        request = metafunc.config.stash[MARKED_REQUESTS].register(request)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    metafunc.parametrize(
+        "kind_cluster", [request], indirect=True, ids=[request.name], scope="session"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

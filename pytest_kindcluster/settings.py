@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster.cluster import RETAIN_CHOICES, Retain
+from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.errors import ConfigError
 from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.provision.context import validate_name
@@ -90,7 +91,19 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("timeout", "seconds the cluster has to become ready", "300", _timeout, "SECONDS"),
     Option("logs_dir", "where cluster logs are exported on failure", None, Path, "DIR"),
+    Option(
+        "config", "kind cluster YAML (kind.x-k8s.io/v1alpha4) for the cluster", None, Path, "PATH"
+    ),
+    Option(
+        "kubeconfig",
+        "use the existing cluster of this kubeconfig: nothing is created or deleted",
+        None,
+        Path,
+        "PATH",
+    ),
 )
+# Options that name files: relative to where pytest was invoked (CLI) or to the rootdir (ini).
+_PATH_OPTIONS = ("logs_dir", "config", "kubeconfig")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -121,6 +134,10 @@ class Settings:
     timeout: float
     logs_dir: Path | None
     sources: Mapping[str, str]
+    config: Path | None = None
+    kubeconfig: Path | None = None
+    #: the loaded --kind-config file (validated before any container exists)
+    cluster_config: ClusterConfig | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, *, run_id: str | None = None) -> Settings:
@@ -140,12 +157,17 @@ class Settings:
                 where = option.flag if source == "cli" else f"ini {option.ini}"
                 problems.append(f"{where}={raw!r}: {exc}")
                 continue
-            if option.field == "logs_dir":
+            if option.field in _PATH_OPTIONS:
                 base = config.invocation_params.dir if source == "cli" else config.rootpath
                 value = base / value
             values[option.field] = value
+        problems += _check_cluster_options(values, sources)
         if problems:
             raise ConfigError("invalid pytest-kindcluster settings:\n  " + "\n  ".join(problems))
+        if values["config"] is not None:
+            values["cluster_config"] = load_config(values["config"])
+            # kind's own rule: the file's name unless one is given explicitly.
+            values["name"] = values["name"] or values["cluster_config"].name
         if values["name"] is None:
             # A reused cluster needs a name that is the same next time; a fresh one must not
             # collide with a parallel run's.
@@ -157,13 +179,13 @@ class Settings:
         return cls(sources=sources, **values)
 
     def export_logs_after(self, failed: bool) -> bool:
-        """Export logs at the end when tests failed and the user asked for evidence.
+        """Export logs at the end whenever a test on the cluster failed.
 
-        Asking means ``--kind-retain=on-failure`` (keep the cluster and say why) or giving a
-        logs directory explicitly.
+        The evidence is gone once the cluster is deleted, and a CI failure is often not
+        reproducible; a few seconds of export is cheap next to a rerun. The terminal summary
+        says where they went.
         """
-        asked = self.retain == "on-failure" or self.sources["logs_dir"] != "default"
-        return failed and asked
+        return failed
 
     def header_lines(self) -> list[str]:
         """The report header: each setting with its source."""
@@ -176,8 +198,35 @@ class Settings:
             "timeout": f"{self.timeout:g}s",
             "logs_dir": self.logs_dir or "a temporary directory",
         }
+        if self.config:
+            shown["config"] = self.config
+        if self.kubeconfig:
+            shown["kubeconfig"] = f"{self.kubeconfig} (existing cluster)"
         parts = [f"{field}={value} ({self.sources[field]})" for field, value in shown.items()]
         return ["kindcluster: " + ", ".join(parts[:2]), "kindcluster: " + ", ".join(parts[2:])]
+
+
+def _check_cluster_options(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[str]:
+    """Combinations that cannot mean anything: say so instead of silently preferring one."""
+    problems = []
+    if (
+        values.get("config") is not None
+        and values.get("workers")
+        and sources["workers"] != "default"
+    ):
+        problems.append(
+            "--kind-workers and --kind-config both describe the nodes; put the workers in the "
+            "config file (nodes: - role: worker)"
+        )
+    if values.get("kubeconfig") is not None:
+        path = values["kubeconfig"]
+        if not path.is_file():
+            problems.append(f"--kind-kubeconfig {path}: no such file")
+        if values.get("config") is not None:
+            problems.append(
+                "--kind-kubeconfig uses an existing cluster; --kind-config cannot apply"
+            )
+    return problems
 
 
 def _raw_value(config: pytest.Config, option: Option) -> tuple[Any, str]:

@@ -10,6 +10,7 @@ from pytest_kindcluster.errors import KindClusterError
 from pytest_kindcluster.nodeimage import versions
 from pytest_kindcluster.nodeimage.build import BuildOptions, build
 from pytest_kindcluster.nodeimage.cache import default_cache_dir
+from pytest_kindcluster.nodeimage.loadbalancer import build_loadbalancer
 from pytest_kindcluster.nodeimage.progress import Progress
 
 
@@ -46,6 +47,8 @@ def _run_build(args: argparse.Namespace) -> int:
     progress = Progress()
     try:
         ref = build(options, progress)
+        # HA clusters' load balancer: its own image and cache key, a no-op when up to date.
+        build_loadbalancer(options.cache_dir, progress, force=options.force)
     except KindClusterError as exc:
         print(f"node-image build failed: {exc}", file=sys.stderr)
         return 1

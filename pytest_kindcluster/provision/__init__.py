@@ -23,21 +23,38 @@ from pytest_kindcluster.provision.kubeadm import (
     WriteKubeadmConfig,
 )
 from pytest_kindcluster.provision.nodes import CreateNodes, EnsureNetwork, Preflight
+from pytest_kindcluster.provision.topology import (
+    ConfigureLoadBalancer,
+    JoinControlPlanes,
+    PatchContainerd,
+)
 
 __all__ = ["ClusterSpec", "Step", "StepContext", "build_steps", "run_steps"]
 
 
 def build_steps(spec: ClusterSpec) -> list[Step]:
     """The create flow for ``spec``, in order (KIND_CONTRACT section 2)."""
-    steps: list[Step] = [
-        Preflight(),
-        EnsureNetwork(),
-        CreateNodes(),
-        WriteKubeadmConfig(),
-        KubeadmInit(),
-    ]
-    # Everything after init needs only the apiserver, not each other.
-    after_init: list[Step] = [InstallCNI(), InstallStorage()]
-    after_init.append(JoinWorkers() if spec.workers else RemoveControlPlaneTaint())
-    steps += [Concurrently(*after_init), ExportKubeconfig(), WaitReady()]
+    config = spec.cluster_config
+    steps: list[Step] = [Preflight(), EnsureNetwork(), CreateNodes()]
+    if config.high_availability:
+        steps.append(ConfigureLoadBalancer())
+    if config.containerd_config_patches or config.containerd_config_patches_json6902:
+        steps.append(PatchContainerd())
+    steps += [WriteKubeadmConfig(), KubeadmInit()]
+    # Everything after init needs only the apiserver, not each other. Secondary control
+    # planes join one by one, and the workers after them.
+    after_init: list[Step] = [] if config.networking.disable_default_cni else [InstallCNI()]
+    after_init.append(InstallStorage())
+    if config.high_availability:
+        after_init.append(JoinControlPlanes())
+    elif config.workers:
+        after_init.append(JoinWorkers())
+    # A cluster without workers must run workloads on its control plane(s); with several,
+    # only once they have all joined.
+    if not config.workers and not config.high_availability:
+        after_init.append(RemoveControlPlaneTaint())
+    steps.append(Concurrently(*after_init))
+    if config.high_availability:
+        steps.append(JoinWorkers() if config.workers else RemoveControlPlaneTaint())
+    steps += [ExportKubeconfig(), WaitReady()]
     return steps

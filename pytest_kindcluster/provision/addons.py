@@ -14,8 +14,6 @@ import yaml
 from pytest_kindcluster.errors import ConfigError
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.kubeadm import kubectl_argv
-from pytest_kindcluster.provision.kubeadm_config import DEFAULT_POD_SUBNET
-from pytest_kindcluster.runtime.base import API_SERVER_PORT
 
 CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
 STORAGE_MANIFEST = "/kind/manifests/default-storage.yaml"
@@ -87,8 +85,8 @@ class InstallCNI:
         node = ctx.control_plane
         manifest = render_cni_manifest(
             node.exec("cat", CNI_MANIFEST).stdout,
-            pod_subnet=DEFAULT_POD_SUBNET,
-            control_plane_endpoint=f"{ctx.spec.control_plane_name}:{API_SERVER_PORT}",
+            pod_subnet=ctx.spec.cluster_config.networking.pod_subnet,
+            control_plane_endpoint=ctx.spec.control_plane_endpoint,
         )
         node.exec(*kubectl_argv("create", "-f", "-"), stdin=manifest)
 

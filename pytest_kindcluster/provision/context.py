@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_kindcluster.concurrency import run_all
+from pytest_kindcluster.config import ClusterConfig, NodeConfig
 from pytest_kindcluster.errors import (
     CommandFailed,
     ConfigError,
@@ -19,6 +20,7 @@ from pytest_kindcluster.errors import (
 )
 from pytest_kindcluster.progress import PhaseTiming, Progress
 from pytest_kindcluster.runtime.base import (
+    API_SERVER_PORT,
     DEFAULT_NETWORK,
     HostImages,
     Node,
@@ -45,13 +47,14 @@ def validate_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """The cluster to create: one control plane plus ``workers`` workers."""
+    """The cluster to create: kind's cluster config, or one control plane plus ``workers``."""
 
     name: str
     image: str
     workers: int = 0
     timeout: float = 300.0
     network: str = DEFAULT_NETWORK
+    config: ClusterConfig | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -59,15 +62,43 @@ class ClusterSpec:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
         if self.timeout <= 0:
             raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        if self.config is not None and self.workers:
+            raise ConfigError(
+                "give the workers in the kind cluster config (nodes: - role: worker), "
+                f"not also as workers={self.workers}"
+            )
+
+    @property
+    def cluster_config(self) -> ClusterConfig:
+        """The config to create: the given one, or kind's default plus ``workers`` workers."""
+        if self.config is not None:
+            return self.config
+        nodes = (NodeConfig(), *(NodeConfig(role="worker") for _ in range(self.workers)))
+        return ClusterConfig(nodes=nodes)
 
     @property
     def control_plane_name(self) -> str:
         """kind's node naming, so `kind` commands find the nodes where they expect them."""
         return f"{self.name}-control-plane"
 
+    @property
+    def load_balancer_name(self) -> str | None:
+        """kind's load-balancer container, present only with several control planes."""
+        ha = self.cluster_config.high_availability
+        return f"{self.name}-external-load-balancer" if ha else None
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        """Where nodes reach the apiserver: the load balancer when HA, else the control plane."""
+        return f"{self.load_balancer_name or self.control_plane_name}:{API_SERVER_PORT}"
+
+    def node_plan(self) -> list[tuple[str, NodeConfig]]:
+        """Every Kubernetes node to create, by kind's name, with its part of the config."""
+        return self.cluster_config.node_names(self.name)
+
     def worker_names(self) -> list[str]:
         """``<name>-worker``, ``<name>-worker2``, ... as kind names them."""
-        return [f"{self.name}-worker{i if i > 1 else ''}" for i in range(1, self.workers + 1)]
+        return [name for name, node in self.node_plan() if node.role == "worker"]
 
 
 @dataclass
@@ -101,6 +132,16 @@ class StepContext:
     def workers(self) -> list[Node]:
         """Every worker node."""
         return [n for n in self.nodes if n.role == "worker"]
+
+    @property
+    def kube_nodes(self) -> list[Node]:
+        """The nodes that become Kubernetes nodes (all but the load balancer)."""
+        return [n for n in self.nodes if n.role != "external-load-balancer"]
+
+    @property
+    def load_balancer(self) -> Node | None:
+        """The HA load balancer's container, if the cluster has one."""
+        return next((n for n in self.nodes if n.role == "external-load-balancer"), None)
 
 
 class Step(Protocol):

@@ -6,15 +6,18 @@ import logging
 import secrets
 import string
 
+import yaml
+
 from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.kubeadm_config import (
     COREDNS_PATCH,
     PATCHES_DIR,
     KubeadmParams,
+    kubeadm_documents,
     patches_coredns,
-    render_kubeadm_config,
 )
+from pytest_kindcluster.provision.kubeadm_kind import customise
 from pytest_kindcluster.provision.nodes import wait_booted
 from pytest_kindcluster.runtime.base import Node
 
@@ -54,6 +57,9 @@ class WriteKubeadmConfig:
         ctx.token = ctx.token or bootstrap_token()
         cgroup_v1 = ctx.info is not None and ctx.info.cgroup_version == 1
 
+        config = ctx.spec.cluster_config
+        plan = dict(ctx.spec.node_plan())
+
         def write(node: Node) -> None:
             params = KubeadmParams(
                 cluster=ctx.spec.name,
@@ -64,14 +70,17 @@ class WriteKubeadmConfig:
                 bootstrap=node.name == bootstrap.name,
                 token=ctx.token,
                 cgroup_v1=cgroup_v1,
+                endpoint=ctx.spec.control_plane_endpoint,
             )
-            node.exec("cp", "/dev/stdin", CONFIG_PATH, stdin=render_kubeadm_config(params))
+            documents = customise(kubeadm_documents(params), config, plan[node.name])
+            text = yaml.safe_dump_all(documents, sort_keys=False)
+            node.exec("cp", "/dev/stdin", CONFIG_PATH, stdin=text)
             if params.bootstrap and patches_coredns(ctx.kubernetes_version):
                 node.exec("mkdir", "-p", PATCHES_DIR)
                 target = f"{PATCHES_DIR}/corednsdeployment.yaml"
                 node.exec("cp", "/dev/stdin", target, stdin=COREDNS_PATCH)
 
-        run_all(write, ctx.nodes, what="write kubeadm configs")
+        run_all(write, ctx.kube_nodes, what="write kubeadm configs")
 
 
 class KubeadmInit:

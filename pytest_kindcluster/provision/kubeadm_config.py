@@ -69,11 +69,13 @@ class KubeadmParams:
     pod_subnet: str = DEFAULT_POD_SUBNET
     service_subnet: str = DEFAULT_SERVICE_SUBNET
     kube_proxy_mode: str = "iptables"
+    # The HA load balancer's host:port; empty for the sole control plane's.
+    endpoint: str = ""
 
     @property
     def control_plane_endpoint(self) -> str:
-        """Nodes reach the apiserver by the control plane's name on the cluster network."""
-        return f"{self.cluster}-control-plane:{API_SERVER_PORT}"
+        """Nodes reach the apiserver by the control plane's (or load balancer's) name."""
+        return self.endpoint or f"{self.cluster}-control-plane:{API_SERVER_PORT}"
 
 
 def kubeadm_api_version(kubernetes_version: str) -> str:

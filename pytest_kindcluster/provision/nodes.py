@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 
 from pytest_kindcluster.concurrency import run_all
-from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError
+from pytest_kindcluster.config import NodeConfig
+from pytest_kindcluster.errors import ConfigError, ProvisionError
+from pytest_kindcluster.loadbalancer import LOADBALANCER_IMAGE
 from pytest_kindcluster.provision.context import StepContext
-from pytest_kindcluster.runtime.base import Node, NodeSpec, Role
+from pytest_kindcluster.provision.imagecheck import check_kind_node, ensure_images
+from pytest_kindcluster.runtime.base import Node, NodeSpec
 from pytest_kindcluster.waiting import WaitExpired, wait_until
 
 # systemd's line once the node's services (containerd, kubelet) have been started.
 BOOT_DONE = re.compile(r"Reached target .*Multi-User System")
 # kind waits 30 s and users on busy CI hosts hit it (kind issues 2460, 3758); be more patient.
 BOOT_TIMEOUT = 90.0
-BUILD_HINT = "python -m pytest_kindcluster node-image build"
 
 
 class Preflight:
@@ -25,11 +27,10 @@ class Preflight:
     def run(self, ctx: StepContext) -> None:
         """Record the engine's facts; fail early on a missing image or a taken name."""
         ctx.info = ctx.runtime.info()
-        if ctx.images.image_id(ctx.spec.image) is None:
-            raise ImageError(
-                f"node image {ctx.spec.image!r} is not in the Docker engine; build it with "
-                f"`{BUILD_HINT}` or `docker pull`/`docker load` it (nothing is pulled implicitly)"
-            )
+        images = {node.image or ctx.spec.image for _, node in ctx.spec.node_plan()}
+        if ctx.spec.load_balancer_name:
+            images.add(LOADBALANCER_IMAGE)
+        ensure_images(ctx, images)
         existing = ctx.runtime.list_nodes(ctx.spec.name)
         if existing:
             names = ", ".join(n.name for n in existing)
@@ -46,7 +47,7 @@ class EnsureNetwork:
 
     def run(self, ctx: StepContext) -> None:
         """Create the network if missing and remember that we did, for teardown."""
-        ctx.network_created = ctx.runtime.ensure_network(ctx.spec.network)
+        ctx.network_created = ctx.runtime.ensure_network(ctx.spec.network, ctx.labels)
 
 
 def wait_booted(ctx: StepContext, node: Node) -> None:
@@ -80,20 +81,44 @@ class CreateNodes:
 
     def run(self, ctx: StepContext) -> None:
         """Create the nodes concurrently; ``ctx.nodes`` ends up sorted by name."""
-        specs = [self._spec(ctx, ctx.spec.control_plane_name, "control-plane")]
-        specs += [self._spec(ctx, name, "worker") for name in ctx.spec.worker_names()]
+        specs = [self._spec(ctx, name, node) for name, node in ctx.spec.node_plan()]
+        if ctx.spec.load_balancer_name:
+            specs.append(self._load_balancer(ctx, ctx.spec.load_balancer_name))
         nodes = run_all(ctx.runtime.run_node, specs, what="create nodes")
         ctx.nodes = sorted(nodes, key=lambda n: n.name)
+        # Seconds, not the boot timeout, to find out that an image is not a kind node image.
+        run_all(check_kind_node, ctx.kube_nodes, what="check node images")
         wait_booted(ctx, ctx.control_plane)
 
     @staticmethod
-    def _spec(ctx: StepContext, name: str, role: Role) -> NodeSpec:
+    def _spec(ctx: StepContext, name: str, node: NodeConfig) -> NodeSpec:
+        net = ctx.spec.cluster_config.networking
+        # With a load balancer it publishes the user's API address; control planes still get
+        # a random loopback port each, as in kind, for reaching one directly.
+        ha = ctx.spec.load_balancer_name is not None
         return NodeSpec(
             name=name,
             cluster=ctx.spec.name,
-            role=role,
-            image=ctx.spec.image,
+            role=node.role,
+            image=node.image or ctx.spec.image,
             network=ctx.spec.network,
             labels=ctx.labels,
-            publish_api_server=role == "control-plane",
+            publish_api_server=node.role == "control-plane",
+            api_server=("127.0.0.1", 0) if ha else (net.api_server_address, net.api_server_port),
+            mounts=node.extra_mounts,
+            ports=node.extra_port_mappings,
+        )
+
+    @staticmethod
+    def _load_balancer(ctx: StepContext, name: str) -> NodeSpec:
+        net = ctx.spec.cluster_config.networking
+        return NodeSpec(
+            name=name,
+            cluster=ctx.spec.name,
+            role="external-load-balancer",
+            image=LOADBALANCER_IMAGE,
+            network=ctx.spec.network,
+            labels=ctx.labels,
+            publish_api_server=True,
+            api_server=(net.api_server_address, net.api_server_port),
         )

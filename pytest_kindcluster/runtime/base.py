@@ -12,13 +12,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from pytest_kindcluster.config.model import Mount, PortMapping
 from pytest_kindcluster.errors import CommandFailed
+from pytest_kindcluster.redact import printable, redact
 
 log = logging.getLogger(__name__)
 
-Role = Literal["control-plane", "worker"]
+# kind's roles; the load balancer is a container of the cluster but not a Kubernetes node.
+Role = Literal["control-plane", "worker", "external-load-balancer"]
 
 # kind's own label keys: with them, `kind get clusters`, `kind export logs` and
 # `kind delete cluster` also work on clusters this plugin made.
@@ -84,6 +87,11 @@ class NodeSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     # Only the control plane publishes the apiserver, and only on loopback.
     publish_api_server: bool = False
+    # Where the apiserver is published: kind's apiServerAddress and apiServerPort (0: any).
+    api_server: tuple[str, int] = ("127.0.0.1", 0)
+    # kind's extraMounts and extraPortMappings of this node.
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[PortMapping, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,8 @@ class NodeDetails:
     labels: Mapping[str, str]
     # container port "6443/tcp" -> (host ip, host port), only for published ports
     ports: Mapping[str, tuple[str, int]]
+    # The engine's whole answer (``docker inspect``), for exported logs and post-mortems.
+    inspect: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 class NodeRuntime(Protocol):
@@ -107,8 +117,8 @@ class NodeRuntime(Protocol):
         """Describe the engine (version, cgroup version, architecture)."""
         ...
 
-    def ensure_network(self, name: str) -> bool:
-        """Make sure the shared network exists; True when this call created it."""
+    def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> bool:
+        """Make sure the shared network exists; True when this call created it (with ``labels``)."""
         ...
 
     def remove_network(self, name: str) -> bool:
@@ -154,6 +164,10 @@ class HostImages(Protocol):
         """The image's ID, or None if the engine does not have it."""
         ...
 
+    def pull_image(self, ref: str) -> None:
+        """Pull ``ref`` from its registry; raise ImageError (with the engine's reason) if not."""
+        ...
+
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         """Write a single-platform image archive of ``ref`` to ``dest``."""
         ...
@@ -181,9 +195,10 @@ class Node:
         """Run ``argv`` in the node; a non-zero exit raises :class:`CommandFailed` if ``check``."""
         data = stdin.encode() if isinstance(stdin, str) else stdin
         result = self.runtime.exec(self.name, argv, stdin=data, env=env)
-        log.debug(
-            "%s: %s -> exit %d\n%s", self.name, " ".join(argv), result.exit_code, result.output
-        )
+        # Redacted: outputs include admin.conf's client key, and an HA join's tar of CA keys.
+        output = printable(result.raw_stdout + result.raw_stderr)
+        command = redact(" ".join(argv))
+        log.debug("%s: %s -> exit %d\n%s", self.name, command, result.exit_code, output)
         if check and result.exit_code != 0:
             raise CommandFailed(argv, result.exit_code, result.output, node=self.name)
         return result

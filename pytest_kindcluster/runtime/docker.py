@@ -39,7 +39,13 @@ from pytest_kindcluster.runtime.base import (
 )
 from pytest_kindcluster.runtime.client import connect
 from pytest_kindcluster.runtime.docker_errors import engine_errors
+from pytest_kindcluster.runtime.docker_extras import (
+    extra_mounts,
+    extra_ports,
+    run_load_balancer,
+)
 from pytest_kindcluster.runtime.docker_network import ensure_network, remove_network
+from pytest_kindcluster.runtime.docker_resources import DockerResources, pull_image
 from pytest_kindcluster.waiting import wait_until
 
 # Docker reports the kernel's machine name; images and ctr speak Go's GOARCH.
@@ -73,9 +79,9 @@ class DockerRuntime:
             arch=_ARCH.get(arch, arch),
         )
 
-    def ensure_network(self, name: str) -> bool:
+    def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> bool:
         """Create the shared bridge network if it is missing; True when this call created it."""
-        return ensure_network(self._client, name)
+        return ensure_network(self._client, name, labels)
 
     def remove_network(self, name: str) -> bool:
         """Remove the network only if we created it and no container (ours or not) uses it."""
@@ -87,17 +93,25 @@ class DockerRuntime:
         """Run a node with kind's flags (KIND_CONTRACT section 2, step 4)."""
         labels = {CLUSTER_LABEL: spec.cluster, ROLE_LABEL: spec.role, **spec.labels}
         env = dict(spec.env)
-        ports: dict[str, tuple[str, int]] = {}
+        ports: dict[str, Any] = {}
         if spec.publish_api_server:
-            env.setdefault("KUBECONFIG", "/etc/kubernetes/admin.conf")
+            if spec.role != "external-load-balancer":
+                env.setdefault("KUBECONFIG", "/etc/kubernetes/admin.conf")
             # Host port 0: Docker picks a free one atomically, which avoids the
             # bind-then-release race kind has when it chooses the port itself.
-            ports[f"{API_SERVER_PORT}/tcp"] = ("127.0.0.1", 0)
+            ports[f"{API_SERVER_PORT}/tcp"] = spec.api_server
+        ports.update(extra_ports(spec))
+        if spec.role == "external-load-balancer":
+            with engine_errors(f"run load balancer {spec.name!r} from image {spec.image!r}"):
+                run_load_balancer(self._client, spec, labels, ports)
+            return Node(spec.name, spec.role, self)
         mounts = [
             # The anonymous /var volume is what lets containerd's overlayfs work inside the node;
             # labelled so a leak is findable, anonymous so `docker rm -v` (and kind) removes it.
-            Mount("/var", None, type="volume", labels={CLUSTER_LABEL: spec.cluster}),
+            # Owner labels too, so a volume that outlives its container can be reaped.
+            Mount("/var", None, type="volume", labels={CLUSTER_LABEL: spec.cluster, **spec.labels}),
             Mount("/lib/modules", "/lib/modules", type="bind", read_only=True),
+            *extra_mounts(spec),
         ]
         with engine_errors(f"run node {spec.name!r} from image {spec.image!r}"):
             # create + start, not containers.run: run() pulls a missing image, and a node image
@@ -151,6 +165,7 @@ class DockerRuntime:
             ipv4=ipv4,
             labels=labels,
             ports=ports,
+            inspect=attrs,
         )
 
     def remove_nodes(self, names: Sequence[str]) -> None:
@@ -243,6 +258,14 @@ class DockerRuntime:
             except docker.errors.ImageNotFound:
                 return None
 
+    def resources(self) -> DockerResources:
+        """Labelled containers and volumes across clusters, for reaping orphans."""
+        return DockerResources(self._client)
+
+    def pull_image(self, ref: str) -> None:
+        """``docker pull``; a registry that cannot be reached fails in well under a second."""
+        pull_image(self._client, ref)
+
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         """``docker save`` one platform of ``ref`` into ``dest``.
 
@@ -278,7 +301,9 @@ def _blocks(stdin: bytes | Path) -> Iterator[bytes]:
 
 
 def _role(value: str | None) -> Role:
-    return "control-plane" if value == "control-plane" else "worker"
+    if value in ("control-plane", "external-load-balancer"):
+        return value  # type: ignore[return-value]  # narrowed by the membership test
+    return "worker"
 
 
 def _api_at_least(version: str, wanted: str) -> bool:

@@ -10,6 +10,13 @@ import requests.exceptions
 
 from pytest_kindcluster.errors import EngineError, ImageError, RuntimeUnavailable
 
+# How the engine says a host port is taken (userland proxy, then the iptables-only driver).
+PORT_TAKEN = ("address already in use", "port is already allocated")
+PORT_HINT = (
+    "a host port this cluster asks for is taken by another process: free it, or pick another "
+    "hostPort / apiServerPort in the cluster config (0 lets Docker choose)"
+)
+
 
 @contextmanager
 def engine_errors(operation: str) -> Iterator[None]:
@@ -19,7 +26,10 @@ def engine_errors(operation: str) -> Iterator[None]:
     except docker.errors.ImageNotFound as exc:
         raise ImageError(f"{operation}: {exc.explanation or exc}") from exc
     except docker.errors.APIError as exc:
-        raise EngineError(operation, str(exc.explanation or exc)) from exc
+        message = str(exc.explanation or exc)
+        if any(sign in message for sign in PORT_TAKEN):
+            message += f" ({PORT_HINT})"
+        raise EngineError(operation, message) from exc
     except docker.errors.DockerException as exc:
         raise EngineError(operation, str(exc)) from exc
     except requests.exceptions.HTTPError as exc:

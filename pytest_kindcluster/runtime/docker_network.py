@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 import docker
@@ -32,8 +33,14 @@ def ula_subnet(name: str, attempt: int) -> str:
     return str(ipaddress.IPv6Network((int.from_bytes(prefix + bytes(8), "big"), 64)))
 
 
-def ensure_network(client: docker.DockerClient, name: str) -> bool:
-    """Create the shared bridge network if it is missing, the way kind creates it."""
+def ensure_network(
+    client: docker.DockerClient, name: str, labels: Mapping[str, str] | None = None
+) -> bool:
+    """Create the shared bridge network if it is missing, the way kind creates it.
+
+    ``labels`` (the creating run's owner labels) are added to ours; the network is shared, so
+    they only say who made it.
+    """
     if find_network(client, name) is not None:
         return False
     options = {"com.docker.network.bridge.enable_ip_masquerade": "true"}
@@ -45,7 +52,8 @@ def ensure_network(client: docker.DockerClient, name: str) -> bool:
 
     def attempt_create() -> bool | None:
         # None means "that subnet overlaps an existing network; try the next one".
-        return True if _create_network(client, name, options, next(subnets)) else None
+        created = _create_network(client, name, options, next(subnets), labels or {})
+        return True if created else None
 
     with engine_errors(f"create network {name!r}"):
         try:
@@ -60,9 +68,13 @@ def ensure_network(client: docker.DockerClient, name: str) -> bool:
 
 
 def _create_network(
-    client: docker.DockerClient, name: str, options: dict[str, str], subnet: str
+    client: docker.DockerClient,
+    name: str,
+    options: dict[str, str],
+    subnet: str,
+    owner: Mapping[str, str],
 ) -> bool:
-    labels = {NETWORK_OWNER_LABEL: "true"}
+    labels = {**owner, NETWORK_OWNER_LABEL: "true"}
     try:
         client.networks.create(
             name,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from pytest_kindcluster.errors import ImageError
 from pytest_kindcluster.runtime.base import (
     CLUSTER_LABEL,
     NETWORK_OWNER_LABEL,
@@ -123,10 +124,10 @@ class FakeRuntime:
     def info(self) -> RuntimeInfo:
         return RuntimeInfo("fake", "1.0", "1.45", self.cgroup_version, "amd64")
 
-    def ensure_network(self, name: str) -> bool:
+    def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> bool:
         if name in self.networks:
             return False
-        self.networks[name] = {NETWORK_OWNER_LABEL: "true"}
+        self.networks[name] = {**(labels or {}), NETWORK_OWNER_LABEL: "true"}
         return True
 
     def remove_network(self, name: str) -> bool:
@@ -188,6 +189,10 @@ class FakeRuntime:
 
     def image_id(self, ref: str) -> str | None:
         return self.images.get(ref)
+
+    def pull_image(self, ref: str) -> None:
+        # Like a machine without a registry: every pull fails at once.
+        raise ImageError(f"cannot pull {ref}: the fake engine has no registry")
 
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         self.exports.append((ref, platform))

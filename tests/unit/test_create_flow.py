@@ -6,6 +6,7 @@ in test_readiness.py and for real in the integration tests.
 
 from __future__ import annotations
 
+import os
 import stat
 import tempfile
 from pathlib import Path
@@ -68,7 +69,11 @@ def test_single_node_flow(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> 
     assert labels[RUN_ID_LABEL] == "run1"
     assert {OWNER_PID_LABEL, CREATED_LABEL} <= set(labels)
     assert fake.containers[cp].spec.publish_api_server
-    assert fake.networks == {"kind": {"dev.pytest-kindcluster.network": "true"}}
+    assert list(fake.networks) == ["kind"]
+    network = fake.networks["kind"]  # shared, but labelled with who created it
+    assert network["dev.pytest-kindcluster.network"] == "true"
+    assert network[RUN_ID_LABEL] == "run1"
+    assert network[OWNER_PID_LABEL] == labels[OWNER_PID_LABEL] == str(os.getpid())
 
     commands = fake.commands(cp)
     assert (

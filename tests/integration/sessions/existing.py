@@ -1,4 +1,4 @@
-"""A session against a cluster that exists already (--kind-kubeconfig), run by test_kind_config.py."""
+"""A session against an existing cluster (--kind-kubeconfig), run by test_kind_config.py."""
 
 from __future__ import annotations
 
@@ -14,13 +14,18 @@ SEEN: list[str] = []
 
 
 @pytest.mark.parametrize("round_", [1, 2])
-def test_each_test_gets_its_own_namespace(kind_namespace: str, kind_client: Any, round_: int) -> None:
+def test_each_test_gets_its_own_namespace(
+    kind_namespace: str, kind_client: Any, round_: int
+) -> None:
     core: Any = k8s_client.CoreV1Api(kind_client)
     core.create_namespaced_config_map(
         kind_namespace, {"metadata": {"name": "marker"}, "data": {"round": str(round_)}}
     )
-    assert [cm.metadata.name for cm in core.list_namespaced_config_map(kind_namespace).items
-            if cm.metadata.name == "marker"] == ["marker"]
+    assert [
+        cm.metadata.name
+        for cm in core.list_namespaced_config_map(kind_namespace).items
+        if cm.metadata.name == "marker"
+    ] == ["marker"]
     assert kind_namespace not in SEEN
     SEEN.append(kind_namespace)
 
@@ -32,5 +37,5 @@ def test_the_api_is_the_existing_clusters(kind_cluster: KindCluster, kind_client
 
 
 def test_loading_images_is_refused_clearly(kind_cluster: KindCluster) -> None:
-    with pytest.raises(KindClusterError, match="existing cluster"):
+    with pytest.raises(KindClusterError, match="existing-cluster mode"):
         kind_cluster.load_docker_image("busybox:1.36")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,7 +31,10 @@ spec:
   containers:
   - name: httpd
     image: busybox:1.36
-    command: [sh, -c, "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    command:
+    - sh
+    - -c
+    - mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 8080 -h /www
     ports: [{{name: http, containerPort: 8080}}]
     readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
 ---
@@ -57,10 +59,12 @@ def run_pod(cluster: KindCluster, name: str, manifest: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def web(kind_cluster: KindCluster) -> Iterator[str]:
+def web(kind_cluster: KindCluster) -> str:
     kind_cluster.apply(WEB)
-    kind_cluster.kubectl("wait", "-n", NAMESPACE, "pod/web", "--for=condition=Ready", "--timeout=120s")
-    yield "web"
+    kind_cluster.kubectl(
+        "wait", "-n", NAMESPACE, "pod/web", "--for=condition=Ready", "--timeout=120s"
+    )
+    return "web"
 
 
 def test_kubeadm_patch_reaches_the_apiserver_static_pod(
@@ -159,10 +163,12 @@ def test_containerd_patch_is_in_the_running_config(kind_cluster: KindCluster) ->
 
 
 def test_port_forward_survives_concurrent_connections(kind_cluster: KindCluster, web: str) -> None:
-    with kind_cluster.port_forward(f"svc/web", 80, namespace=NAMESPACE) as port:
+    with kind_cluster.port_forward("svc/web", 80, namespace=NAMESPACE) as port:
 
         def get(_: int) -> bytes:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=30).read()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=30) as r:
+                body: bytes = r.read()
+            return body
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
             bodies = list(pool.map(get, range(36)))

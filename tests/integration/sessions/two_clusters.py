@@ -37,16 +37,23 @@ def test_default_cluster_first(kind_cluster: KindCluster) -> None:
 
 @pytest.mark.kind_cluster(config="configs/no-cni.yaml", name=MARKED)
 class TestWithoutDefaultCNI:
-    def test_nodes_wait_for_a_network_plugin(self, kind_cluster: KindCluster, kind_client: Any) -> None:
+    def test_nodes_wait_for_a_network_plugin(
+        self, kind_cluster: KindCluster, kind_client: Any
+    ) -> None:
         assert kind_cluster.name == MARKED != NAMES["default"]
         assert ready(kind_client) == ["False"]
         node = kind_cluster.nodes[0]
         assert node.exec("ls", "/etc/cni/net.d").stdout.strip() == ""
-        assert kind_cluster.kubectl("get", "daemonsets", "-n", "kube-system", "-o", "name").find(
-            "kube-router"
-        ) == -1
+        assert (
+            kind_cluster.kubectl("get", "daemonsets", "-n", "kube-system", "-o", "name").find(
+                "kube-router"
+            )
+            == -1
+        )
 
-    def test_installing_a_cni_makes_it_usable(self, kind_cluster: KindCluster, kind_client: Any) -> None:
+    def test_installing_a_cni_makes_it_usable(
+        self, kind_cluster: KindCluster, kind_client: Any
+    ) -> None:
         assert kind_cluster.name == MARKED  # the same cluster for the whole class
         node = kind_cluster.nodes[0]
         manifest = render_cni_manifest(

@@ -1,0 +1,5 @@
+"""A session that needs no cluster: --kind-prune still runs at its start."""
+
+
+def test_plain() -> None:
+    pass
