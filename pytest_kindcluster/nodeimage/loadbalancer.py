@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,12 @@ from pytest_kindcluster.nodeimage.archive import Image, Layer, write_archive
 from pytest_kindcluster.nodeimage.cache import digest
 from pytest_kindcluster.nodeimage.components import busybox_layer
 from pytest_kindcluster.nodeimage.progress import Progress
-from pytest_kindcluster.nodeimage.rootfs import debian_mirror, run, shared_library_closure
+from pytest_kindcluster.nodeimage.rootfs import (
+    debian_mirror,
+    debootstrap,
+    run,
+    shared_library_closure,
+)
 from pytest_kindcluster.nodeimage.versions import DEBIAN_SUITE
 from pytest_kindcluster.runtime.images import ImageStore
 
@@ -74,25 +78,9 @@ def haproxy_rootfs(cache_dir: Path, progress: Progress) -> Path:
     if rootfs.is_dir():
         progress.note(f"haproxy rootfs: cached ({rootfs.name})")
         return rootfs
-    if shutil.which("debootstrap") is None:
-        raise BuildError("debootstrap is not installed; run: apt-get install -y debootstrap")
-    debs = cache_dir / "debs" / DEBIAN_SUITE
-    debs.mkdir(parents=True, exist_ok=True)
     partial = rootfs.with_name(rootfs.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     with progress.phase(f"debootstrap debian {DEBIAN_SUITE} with haproxy"):
-        run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                f"--cache-dir={debs}",
-                DEBIAN_SUITE,
-                str(partial),
-                debian_mirror(),
-            ],
-            step="debootstrap haproxy rootfs",
-        )
+        debootstrap(partial, PACKAGES, cache_dir, debian_mirror())
     partial.rename(rootfs)
     return rootfs
 

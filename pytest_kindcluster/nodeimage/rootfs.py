@@ -83,6 +83,20 @@ def run(argv: Sequence[str], step: str, **kwargs: object) -> str:
     return str(proc.stdout)
 
 
+def debootstrap(dest: Path, packages: Sequence[str], cache_dir: Path, mirror: str) -> None:
+    """A minbase DEBIAN_SUITE rootfs with ``packages`` in ``dest``; the .debs are cached."""
+    if shutil.which("debootstrap") is None:
+        raise BuildError("debootstrap is not installed; run: apt-get install -y debootstrap")
+    if os.geteuid() != 0:
+        raise BuildError("debootstrap needs root (it makes device nodes and chroots)")
+    shutil.rmtree(dest, ignore_errors=True)
+    debs = cache_dir / "debs" / DEBIAN_SUITE
+    debs.mkdir(parents=True, exist_ok=True)
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}"]
+    argv += [f"--cache-dir={debs}", DEBIAN_SUITE, str(dest), mirror]
+    run(argv, step=f"debootstrap {DEBIAN_SUITE}")
+
+
 def base_rootfs_path(cache_dir: Path) -> Path:
     """Where the rootfs tarball for this suite, mirror and package list is (or will be)."""
     key = digest(DEBIAN_SUITE, debian_mirror(), PACKAGES)
@@ -96,27 +110,9 @@ def base_rootfs(cache_dir: Path, progress: Progress) -> Path:
     if tarball.exists():
         progress.note(f"debian {DEBIAN_SUITE} rootfs: cached ({tarball.name})")
         return tarball
-    if shutil.which("debootstrap") is None:
-        raise BuildError("debootstrap is not installed; run: apt-get install -y debootstrap")
-    if os.geteuid() != 0:
-        raise BuildError("building the node rootfs needs root (debootstrap and device nodes)")
     with progress.phase(f"debootstrap debian {DEBIAN_SUITE} ({len(PACKAGES)} packages)"):
         work = tarball.parent / f".{tarball.stem}"
-        shutil.rmtree(work, ignore_errors=True)
-        debs = cache_dir / "debs" / DEBIAN_SUITE
-        debs.mkdir(parents=True, exist_ok=True)
-        run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                f"--cache-dir={debs}",
-                DEBIAN_SUITE,
-                str(work),
-                mirror,
-            ],
-            step="debootstrap",
-        )
+        debootstrap(work, PACKAGES, cache_dir, mirror)
         partial = tarball.with_suffix(".partial")
         run(
             ["tar", "--numeric-owner", "-C", str(work), "-cf", str(partial), "."], step="tar rootfs"
