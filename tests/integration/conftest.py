@@ -15,6 +15,10 @@ from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
+# sessions/ holds the inner test files that the integration tests run in a subprocess pytest;
+# some match python_files (e.g. long_test.py) and must never be collected by the outer run.
+collect_ignore_glob = ["sessions/*"]
+
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:

@@ -101,7 +101,14 @@ spec:
       - name: check
         image: busybox:1.36
         imagePullPolicy: Never
-        command: ["nslookup", "kubernetes.default.svc.cluster.local"]
+        # Routes to other nodes' pod subnets arrive over BGP a few seconds after the node
+        # turns Ready (a known gap in readiness): retry for a minute, then fail.
+        command:
+        - sh
+        - -c
+        - >-
+          for i in $(seq 30); do nslookup kubernetes.default.svc.cluster.local && exit 0;
+          sleep 2; done; exit 1
 """
         )
         batch: Any = k8s_client.BatchV1Api(cluster.api_client)
