@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kindcluster.errors import BuildError
-from pytest_kindcluster.nodeimage import versions
+from pytest_kindcluster.nodeimage import rootfs, versions
 from pytest_kindcluster.nodeimage.archive import Image, Layer, write_archive
 from pytest_kindcluster.nodeimage.build import _normalise, collect_bin_dir
 from pytest_kindcluster.nodeimage.gobuild import _default_binary_name
@@ -142,3 +142,40 @@ def test_every_required_binary_comes_from_one_component() -> None:
     assert {"kubeadm", "kubelet", "etcd", "coredns", "runc", "containerd"} <= set(
         versions.REQUIRED_BINARIES
     )
+
+
+def test_debootstrap_argv_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+
+    def fake_run(argv: list[str], step: str, **kwargs: object) -> str:
+        calls.append(list(argv))
+        return ""
+
+    monkeypatch.setattr(rootfs, "run", fake_run)
+    stale = tmp_path / "dest"
+    stale.mkdir()
+    (stale / "old").write_text("from a failed run")
+    rootfs.debootstrap(stale, ("systemd", "haproxy"), tmp_path / "cache", "http://mirror/debian")
+    assert not stale.exists()  # a half-made tree from an earlier failure is cleared first
+    assert calls == [
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=systemd,haproxy",
+            f"--cache-dir={tmp_path / 'cache' / 'debs' / versions.DEBIAN_SUITE}",
+            versions.DEBIAN_SUITE,
+            str(stale),
+            "http://mirror/debian",
+        ]
+    ]
+    assert (tmp_path / "cache" / "debs" / versions.DEBIAN_SUITE).is_dir()
+
+
+def test_debootstrap_names_the_missing_tool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(BuildError, match="apt-get install -y debootstrap"):
+        rootfs.debootstrap(tmp_path / "d", ("systemd",), tmp_path, "http://mirror/debian")
