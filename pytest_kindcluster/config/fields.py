@@ -189,28 +189,27 @@ def kubeadm_json6902(obj: Mapping[str, Any], path: str, p: Problems) -> tuple[Pa
     return tuple(good)
 
 
-def containerd_patches(data: Mapping[str, Any], p: Problems) -> tuple[str, ...]:
+def _parsed_strings(
+    data: Mapping[str, Any], key: str, parse: Callable[[str], object], p: Problems
+) -> tuple[str, ...]:
+    """The strings under ``key`` that ``parse`` accepts; each rejection is a problem."""
     good = []
-    for where, text in _strings(data, "containerdConfigPatches", "", p):
+    for where, text in _strings(data, key, "", p):
         try:
-            parse_toml_patch(text)
+            parse(text)
         except PatchError as exc:
             p.add(where, str(exc))
         else:
             good.append(text)
     return tuple(good)
+
+
+def containerd_patches(data: Mapping[str, Any], p: Problems) -> tuple[str, ...]:
+    return _parsed_strings(data, "containerdConfigPatches", parse_toml_patch, p)
 
 
 def containerd_json6902(data: Mapping[str, Any], p: Problems) -> tuple[str, ...]:
-    good = []
-    for where, text in _strings(data, "containerdConfigPatchesJSON6902", "", p):
-        try:
-            parse_json6902(text)
-        except PatchError as exc:
-            p.add(where, str(exc))
-        else:
-            good.append(text)
-    return tuple(good)
+    return _parsed_strings(data, "containerdConfigPatchesJSON6902", parse_json6902, p)
 
 
 def mounts(node: Mapping[str, Any], path: str, p: Problems, base_dir: Path) -> tuple[Mount, ...]:
