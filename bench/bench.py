@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_kindcluster import KindCluster
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
-from pytest_kindcluster.runtime.docker import DockerRuntime
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.runtime import connect_engine
 
 
 @dataclass
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = None if args.skip_kind else kind_binary(args.kind)
     if not args.skip_kind and kind is None:
         parser.error("kind CLI not found: pass --kind PATH or --skip-kind")
-    cgroup_v1 = DockerRuntime().info().cgroup_version == 1
+    cgroup_v1 = connect_engine().info().cgroup_version == 1
     runs: list[Run] = []
     for workers in args.workers or [0, 2]:
         for i in range(args.runs):

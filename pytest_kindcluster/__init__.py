@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pytest_kindcluster.cluster import KindCluster
+from pytest_kindcluster.cluster.lifecycle import KindCluster
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import (
     BuildError,
     CommandFailed,
@@ -20,7 +21,6 @@ from pytest_kindcluster.errors import (
     ReadinessTimeout,
     RuntimeUnavailable,
 )
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
 
 try:
     __version__ = version("pytest-kindcluster")

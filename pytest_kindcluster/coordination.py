@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from pytest_kindcluster.cluster import KindCluster
+from pytest_kindcluster.cluster.lifecycle import KindCluster
+from pytest_kindcluster.cluster.reaper import remove_run
 from pytest_kindcluster.errors import KindClusterError
-from pytest_kindcluster.progress import PhaseTiming
-from pytest_kindcluster.reaper import remove_run
 from pytest_kindcluster.reporting import PROGRESS
-from pytest_kindcluster.runtime.docker_resources import DockerResources
+from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS
+from pytest_kindcluster.util.progress import PhaseTiming
 
 RUN_ID_KEY = "kindcluster_run_id"
 SHARE_DIR_KEY = "kindcluster_share_dir"
@@ -142,7 +142,7 @@ class XdistController:
         failed = self.config.stash[FAILED_KIND_TESTS] > 0
         progress = self.config.stash[PROGRESS]
         try:
-            for name in remove_run(DockerResources(), self.run_id, failed=failed):
+            for name in remove_run(connect_engine().resources(), self.run_id, failed=failed):
                 progress.note(name, "removed (left over by an xdist worker)")
         except KindClusterError as exc:  # no engine now: the next run's reaper will do it
             progress.note(self.run_id, f"could not check for leftovers: {exc}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_kindcluster.redact import redact
+from pytest_kindcluster.util.redact import redact
 
 
 class KindClusterError(Exception):

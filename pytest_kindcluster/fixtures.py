@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s_client
 
-from pytest_kindcluster import readiness
-from pytest_kindcluster.cluster import KindCluster
+from pytest_kindcluster.cluster.existing import ExistingCluster
+from pytest_kindcluster.cluster.health import NodeWatch
+from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.coordination import (
     RUN_ID,
     owner_pid,
@@ -20,12 +21,11 @@ from pytest_kindcluster.coordination import (
     worker_input,
 )
 from pytest_kindcluster.errors import ClusterDown, ConfigError
-from pytest_kindcluster.existing import ExistingCluster
-from pytest_kindcluster.health import NodeWatch
-from pytest_kindcluster.markers import ClusterRequest
+from pytest_kindcluster.kube import readiness
+from pytest_kindcluster.markers import MARKED_REQUESTS, ClusterRequest
 from pytest_kindcluster.reporting import PROGRESS
+from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.runtime.base import Engine
-from pytest_kindcluster.runtime.docker import DockerRuntime
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings
 
 # The session's marked clusters, by name (default cluster apart).
@@ -50,7 +50,7 @@ def kind_runtime() -> Engine:
     Override it to point the plugin at another engine (anything satisfying ``NodeRuntime`` and
     ``HostImages``). An unreachable engine is an error here, never a skip.
     """
-    return DockerRuntime()
+    return connect_engine()
 
 
 @pytest.fixture(scope="session")
@@ -129,8 +129,6 @@ def kind_cluster(
 
 def any_marked(config: pytest.Config) -> bool:
     """Whether any collected test asked for a marked cluster."""
-    from pytest_kindcluster.plugin import MARKED_REQUESTS  # noqa: PLC0415 - plugin imports us
-
     registry = config.stash.get(MARKED_REQUESTS, None)
     return bool(registry and registry.requests)
 

@@ -18,7 +18,7 @@ import pytest
 from pytest_kindcluster.config import ClusterConfig, default_config, load_config
 from pytest_kindcluster.config.validate import check_cluster_name
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.nodeimage.cache import digest
+from pytest_kindcluster.util.hashing import digest
 
 MARKER = "kind_cluster"
 MARKER_HELP = (
@@ -101,3 +101,8 @@ class ClusterRegistry:
                 f"({known.origin} and {request.origin}); give one of them another name"
             )
         return known
+
+
+# The session's registry, set in pytest_configure; the fixtures read it to know whether marked
+# clusters exist.
+MARKED_REQUESTS = pytest.StashKey[ClusterRegistry]()

@@ -8,16 +8,20 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster import fixtures
+from pytest_kindcluster.cluster.reaper import sweep
 from pytest_kindcluster.coordination import RUN_ID, XdistController, run_id_for, worker_input
 from pytest_kindcluster.errors import ConfigError, KindClusterError
-from pytest_kindcluster.markers import MARKER_HELP, ClusterRegistry, cluster_request
-from pytest_kindcluster.reaper import sweep
+from pytest_kindcluster.markers import (
+    MARKED_REQUESTS,
+    MARKER_HELP,
+    ClusterRegistry,
+    cluster_request,
+)
 from pytest_kindcluster.reporting import PROGRESS, TerminalProgress
-from pytest_kindcluster.runtime.docker_resources import DockerResources
+from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings, add_options
 from pytest_kindcluster.signals import TerminationHandler
 
-MARKED_REQUESTS = pytest.StashKey[ClusterRegistry]()
 TERMINATION = pytest.StashKey[TerminationHandler]()
 
 # Tests that use any of these are "kind" tests: marked, and counted for retain=on-failure.
@@ -77,7 +81,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # The cluster this run is about to reuse is not stale, whoever created it.
     spare = {settings.name} if settings.reuse else set()
     try:
-        report = sweep(DockerResources(), include_retained=True, spare=spare)
+        report = sweep(connect_engine().resources(), include_retained=True, spare=spare)
     except KindClusterError as exc:
         raise pytest.UsageError(f"--kind-prune: {exc}") from exc
     terminal: Any = config.pluginmanager.get_plugin("terminalreporter")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kindcluster.progress import LogProgress, PhaseTiming, format_timings
+from pytest_kindcluster.util.progress import LogProgress, PhaseTiming, format_timings
 
 
 @dataclass

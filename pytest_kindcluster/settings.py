@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from pytest_kindcluster.cluster import RETAIN_CHOICES, Retain
+from pytest_kindcluster.cluster.lifecycle import RETAIN_CHOICES, Retain
 from pytest_kindcluster.config import ClusterConfig, load_config
+from pytest_kindcluster.config.validate import validate_cluster_name
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
-from pytest_kindcluster.provision.context import validate_name
 
 REUSE_DEFAULT_NAME = "pytest-kindcluster"
 
@@ -77,7 +77,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("image", "node image for every node", DEFAULT_NODE_IMAGE, str, "REF"),
-    Option("name", "cluster name (default: pytest-<run id>)", None, validate_name, "NAME"),
+    Option("name", "cluster name (default: pytest-<run id>)", None, validate_cluster_name, "NAME"),
     Option("workers", "number of worker nodes besides the control plane", "0", _workers, "N"),
     Option(
         "retain",

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from pytest_kindcluster.config.model import ClusterConfig, NodeConfig
+from pytest_kindcluster.errors import ConfigError
 
 # Node names append "-control-plane2" etc. and must stay 63-character DNS labels; the same rule
 # as --kind-name.
@@ -35,13 +36,25 @@ _ALLOWED_KEYS = (
 )
 
 
+# Cluster names become container, host and node names: lowercase DNS labels, short enough for
+# "<name>-control-plane2" to stay one.
+_CLUSTER_NAME_RULE = (
+    "use 1-49 lowercase letters, digits or '-', starting and ending with a letter or digit"
+)
+
+
 def check_cluster_name(name: str) -> str | None:
+    """The problem with ``name`` as a cluster name (for a config's problem list), or None."""
     if _CLUSTER_NAME.match(name):
         return None
-    return (
-        f"{name!r} is not a valid cluster name: use 1-49 lowercase letters, digits or '-', "
-        "starting and ending with a letter or digit"
-    )
+    return f"{name!r} is not a valid cluster name: {_CLUSTER_NAME_RULE}"
+
+
+def validate_cluster_name(name: str) -> str:
+    """``name`` if it is a valid cluster name, else ConfigError (for options and arguments)."""
+    if not _CLUSTER_NAME.match(name):
+        raise ConfigError(f"invalid cluster name {name!r}: {_CLUSTER_NAME_RULE}")
+    return name
 
 
 def check_port(port: int, *, random_ok: bool) -> str | None:

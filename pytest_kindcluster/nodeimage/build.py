@@ -15,10 +15,12 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import BuildError, CommandFailed
 from pytest_kindcluster.nodeimage import versions
 from pytest_kindcluster.nodeimage.archive import write_archive
-from pytest_kindcluster.nodeimage.cache import digest, hash_file, hash_tree
+from pytest_kindcluster.nodeimage.build_progress import BuildProgress
+from pytest_kindcluster.nodeimage.cache import hash_file, hash_tree
 from pytest_kindcluster.nodeimage.components import (
     binary_version,
     component_images,
@@ -26,7 +28,6 @@ from pytest_kindcluster.nodeimage.components import (
 )
 from pytest_kindcluster.nodeimage.extras import pause_binary
 from pytest_kindcluster.nodeimage.gobuild import build_component, go_version, is_cached
-from pytest_kindcluster.nodeimage.progress import Progress
 from pytest_kindcluster.nodeimage.rootfs import (
     FILES_DIR,
     assemble,
@@ -34,7 +35,8 @@ from pytest_kindcluster.nodeimage.rootfs import (
     base_rootfs_path,
     run,
 )
-from pytest_kindcluster.runtime.images import BuildContainer, ImageStore
+from pytest_kindcluster.runtime.docker.images import BuildContainer, ImageStore
+from pytest_kindcluster.util.hashing import digest
 
 KEY_LABEL = "io.pytest-kindcluster.build-key"
 VERSION_LABEL = "io.pytest-kindcluster.kubernetes-version"
@@ -49,7 +51,7 @@ NODE_CHANGES = (
 
 @dataclass(frozen=True)
 class BuildOptions:
-    tag: str = versions.DEFAULT_NODE_IMAGE
+    tag: str = DEFAULT_NODE_IMAGE
     bin_dir: Path | None = None
     cache_dir: Path = Path()
     force: bool = False
@@ -77,7 +79,7 @@ def assembly_phases(cache_dir: Path) -> int:
     return ASSEMBLY_PHASES + (0 if base_rootfs_path(cache_dir).exists() else 1)
 
 
-def compile_binaries(cache_dir: Path, progress: Progress) -> dict[str, Path]:
+def compile_binaries(cache_dir: Path, progress: BuildProgress) -> dict[str, Path]:
     toolchain = go_version()
     progress.note(f"toolchain: {toolchain}")
     pending = [c for c in versions.COMPONENTS if not is_cached(c, cache_dir, toolchain)]
@@ -101,7 +103,7 @@ def build_key(binaries: Mapping[str, Path], kube_version: str, rootfs: Path) -> 
     )
 
 
-def build(options: BuildOptions, progress: Progress) -> str:
+def build(options: BuildOptions, progress: BuildProgress) -> str:
     """Build (or reuse) the node image and return its reference."""
     store = ImageStore()
     cache = options.cache_dir

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/pytest-kindcluster``, else ``~/.cache/pytest-kindcluster``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pytest-kindcluster"
-
-
-def digest(*parts: Any) -> str:
-    """A stable short key for JSON-serialisable inputs (files are hashed by the caller)."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def hash_tree(root: Path) -> str:

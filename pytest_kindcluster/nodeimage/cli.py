@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import KindClusterError
 from pytest_kindcluster.nodeimage import versions
 from pytest_kindcluster.nodeimage.build import BuildOptions, build
+from pytest_kindcluster.nodeimage.build_progress import BuildProgress
 from pytest_kindcluster.nodeimage.cache import default_cache_dir
-from pytest_kindcluster.nodeimage.loadbalancer import build_loadbalancer
-from pytest_kindcluster.nodeimage.progress import Progress
+from pytest_kindcluster.nodeimage.haproxy_image import build_loadbalancer
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Build a kind-compatible node image without any registry. Prints progress "
         "on stderr and the image reference as the last line of stdout.",
     )
-    b.add_argument("--tag", default=versions.DEFAULT_NODE_IMAGE, help="image reference to create")
+    b.add_argument("--tag", default=DEFAULT_NODE_IMAGE, help="image reference to create")
     b.add_argument(
         "--bin-dir",
         type=Path,
@@ -44,7 +45,7 @@ def _run_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         tag=args.tag, bin_dir=args.bin_dir, cache_dir=args.cache_dir, force=args.force
     )
-    progress = Progress()
+    progress = BuildProgress()
     try:
         ref = build(options, progress)
         # HA clusters' load balancer: its own image and cache key, a no-op when up to date.

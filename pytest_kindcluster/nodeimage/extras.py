@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from pytest_kindcluster.errors import BuildError
-from pytest_kindcluster.nodeimage.cache import digest
 from pytest_kindcluster.nodeimage.rootfs import run
+from pytest_kindcluster.util.hashing import digest
 
 PAUSE_SOURCE = Path(__file__).parent / "pause" / "pause.c"
 

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from pytest_kindcluster.errors import BuildError, CommandFailed
-from pytest_kindcluster.nodeimage.cache import digest
-from pytest_kindcluster.nodeimage.progress import Progress
+from pytest_kindcluster.nodeimage.build_progress import BuildProgress
 from pytest_kindcluster.nodeimage.versions import GoComponent
+from pytest_kindcluster.util.hashing import digest
 
 GOMOD_DIR = Path(__file__).parent / "gomod"
 COMPLETE = ".complete"
@@ -47,7 +47,7 @@ def is_cached(component: GoComponent, cache_dir: Path, toolchain: str) -> bool:
 
 
 def build_component(
-    component: GoComponent, cache_dir: Path, progress: Progress, toolchain: str
+    component: GoComponent, cache_dir: Path, progress: BuildProgress, toolchain: str
 ) -> Path:
     """Return a directory holding the component's binaries, compiling them if not cached."""
     out = output_dir(component, cache_dir, toolchain)

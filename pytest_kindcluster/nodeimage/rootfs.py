@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pytest_kindcluster.errors import BuildError, CommandFailed
-from pytest_kindcluster.nodeimage.cache import digest
-from pytest_kindcluster.nodeimage.progress import Progress
+from pytest_kindcluster.nodeimage.build_progress import BuildProgress
 from pytest_kindcluster.nodeimage.versions import DEBIAN_SUITE
+from pytest_kindcluster.util.hashing import digest
 
 FILES_DIR = Path(__file__).parent / "files"
 
@@ -103,7 +103,7 @@ def base_rootfs_path(cache_dir: Path) -> Path:
     return cache_dir / "rootfs" / f"debian-{DEBIAN_SUITE}-{key}.tar"
 
 
-def base_rootfs(cache_dir: Path, progress: Progress) -> Path:
+def base_rootfs(cache_dir: Path, progress: BuildProgress) -> Path:
     """A tarball of the debootstrapped Debian rootfs, cached by suite, mirror and packages."""
     mirror = debian_mirror()
     tarball = base_rootfs_path(cache_dir)

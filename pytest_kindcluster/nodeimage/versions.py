@@ -16,7 +16,6 @@ BUSYBOX_TAGS = ("docker.io/library/busybox:latest", "docker.io/library/busybox:1
 # Our own builds of upstream components are named under our namespace, so nobody mistakes them
 # for the upstream publishers' images; kubeadm's images keep the names kubeadm asks for.
 OWN_REGISTRY = "docker.io/pytest-kindcluster"
-DEFAULT_NODE_IMAGE = f"pytest-kindcluster/node:{KUBERNETES}"
 LOCAL_PATH_VERSION = "v0.0.30"
 KUBE_ROUTER_VERSION = "v2.1.0"
 

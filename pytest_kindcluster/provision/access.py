@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_kindcluster import kubeconfig, readiness
+from pytest_kindcluster.kube import kubeconfig, readiness
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.kubeadm import ADMIN_KUBECONFIG
 

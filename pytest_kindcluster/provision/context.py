@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.config import ClusterConfig, NodeConfig
+from pytest_kindcluster.config.validate import validate_cluster_name
+from pytest_kindcluster.contract import API_SERVER_PORT, DEFAULT_NETWORK
 from pytest_kindcluster.errors import (
     CommandFailed,
     ConfigError,
@@ -18,31 +18,14 @@ from pytest_kindcluster.errors import (
     ProvisionError,
     ReadinessTimeout,
 )
-from pytest_kindcluster.progress import PhaseTiming, Progress
-from pytest_kindcluster.runtime.base import (
-    API_SERVER_PORT,
-    DEFAULT_NETWORK,
-    HostImages,
-    Node,
-    NodeRuntime,
-    RuntimeInfo,
-)
+from pytest_kindcluster.runtime.base import HostImages, Node, NodeRuntime, RuntimeInfo
+from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.util.progress import PhaseTiming, Progress
 
 log = logging.getLogger(__name__)
 
 
 # Node names append "-control-plane" and must stay valid 63-character DNS labels.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?$")
-
-
-def validate_name(name: str) -> str:
-    """Cluster names become container, host and node names: lowercase DNS labels."""
-    if not _NAME.match(name):
-        raise ConfigError(
-            f"invalid cluster name {name!r}: use 1-49 lowercase letters, digits or '-', "
-            "starting and ending with a letter or digit"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -57,7 +40,7 @@ class ClusterSpec:
     config: ClusterConfig | None = None
 
     def __post_init__(self) -> None:
-        validate_name(self.name)
+        validate_cluster_name(self.name)
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
         if self.timeout <= 0:

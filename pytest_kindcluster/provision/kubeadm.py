@@ -8,7 +8,6 @@ import string
 
 import yaml
 
-from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.kubeadm_config import (
     COREDNS_PATCH,
@@ -20,6 +19,7 @@ from pytest_kindcluster.provision.kubeadm_config import (
 from pytest_kindcluster.provision.kubeadm_kind import customise
 from pytest_kindcluster.provision.nodes import wait_booted
 from pytest_kindcluster.runtime.base import Node
+from pytest_kindcluster.util.concurrency import run_all
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
+from pytest_kindcluster.contract import API_SERVER_PORT
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.runtime.base import API_SERVER_PORT, Role
+from pytest_kindcluster.runtime.base import Role
 
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 DEFAULT_POD_SUBNET = "10.244.0.0/16"

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import logging
 
-from pytest_kindcluster import loadbalancer
-from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.config.containerd import CONFIG_PATH as CONTAINERD_CONFIG
 from pytest_kindcluster.config.containerd import patch_containerd_config
 from pytest_kindcluster.config.jsonpatch import PatchError
 from pytest_kindcluster.errors import CommandFailed, ConfigError
+from pytest_kindcluster.provision import loadbalancer
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.nodes import wait_booted
 from pytest_kindcluster.runtime.base import Node
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.util.waiting import wait_until
 
 log = logging.getLogger(__name__)
 

@@ -16,26 +16,13 @@ from typing import Any, Literal, Protocol
 
 from pytest_kindcluster.config.model import Mount, PortMapping
 from pytest_kindcluster.errors import CommandFailed
-from pytest_kindcluster.redact import printable, redact
+from pytest_kindcluster.util.redact import printable, redact
 
 log = logging.getLogger(__name__)
 
 # kind's roles; the load balancer is a container of the cluster but not a Kubernetes node.
 Role = Literal["control-plane", "worker", "external-load-balancer"]
-
-# kind's own label keys: with them, `kind get clusters`, `kind export logs` and
-# `kind delete cluster` also work on clusters this plugin made.
-CLUSTER_LABEL = "io.x-k8s.kind.cluster"
-ROLE_LABEL = "io.x-k8s.kind.role"
-# Ours, for reaping clusters whose owner died and for telling runs apart.
-OWNER_PID_LABEL = "dev.pytest-kindcluster.owner-pid"
-RUN_ID_LABEL = "dev.pytest-kindcluster.run-id"
-CREATED_LABEL = "dev.pytest-kindcluster.created"
-# Put on networks this package created, so teardown only ever removes its own.
-NETWORK_OWNER_LABEL = "dev.pytest-kindcluster.network"
-
-DEFAULT_NETWORK = "kind"
-API_SERVER_PORT = 6443
+ResourceKind = Literal["container", "volume"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +97,27 @@ class NodeDetails:
     inspect: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class Resource:
+    """A labelled container or volume, as the engine lists it."""
+
+    kind: ResourceKind
+    name: str
+    labels: Mapping[str, str]
+
+
+class LabelledResources(Protocol):
+    """Listing and removing by label: what reaping the leftovers of crashed runs needs."""
+
+    def labelled(self, label: str) -> list[Resource]:
+        """Every container, then every volume, carrying ``label`` (``key`` or ``key=value``)."""
+        ...
+
+    def remove(self, resource: Resource) -> bool:
+        """Force-remove a container (with its volumes) or an unused volume; False if refused."""
+        ...
+
+
 class NodeRuntime(Protocol):
     """The engine operations provisioning needs; one implementation per engine."""
 
@@ -154,6 +162,10 @@ class NodeRuntime(Protocol):
 
     def logs(self, node: str, *, tail: int | None = None) -> str:
         """The node container's console output (systemd's boot messages), or its last lines."""
+        ...
+
+    def resources(self) -> LabelledResources:
+        """Every labelled container and volume of the engine, for reaping crashed runs."""
         ...
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import docker
 import pytest
 
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster import ConfigError, KindCluster
-from pytest_kindcluster.runtime.client import describe_endpoint
+from pytest_kindcluster.runtime.docker.client import describe_endpoint
 
 pytestmark = pytest.mark.integration
 

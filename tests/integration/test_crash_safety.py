@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from pytest_kindcluster import KindCluster
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

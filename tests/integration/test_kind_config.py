@@ -17,9 +17,9 @@ from kubernetes import client as k8s_client
 
 from pytest_kindcluster import KindCluster
 from pytest_kindcluster.config import load_config
-from pytest_kindcluster.kubeconfig import api_client
-from pytest_kindcluster.loadbalancer import LOADBALANCER_IMAGE
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.contract import LOADBALANCER_IMAGE
+from pytest_kindcluster.kube.kubeconfig import api_client
+from pytest_kindcluster.util.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

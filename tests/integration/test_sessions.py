@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client as k8s_client
 
 from pytest_kindcluster import ImageError, KindCluster, ReadinessTimeout
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

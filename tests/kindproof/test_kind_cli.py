@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 
 pytestmark = pytest.mark.kindproof
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.nodeimage import versions
 from pytest_kindcluster.nodeimage.build import KEY_LABEL, VERSION_LABEL
 from pytest_kindcluster.nodeimage.cache import default_cache_dir
@@ -47,9 +48,9 @@ def compiled_bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_default_build_is_up_to_date_and_prints_reference_last() -> None:
     result = run_cli()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == versions.DEFAULT_NODE_IMAGE
+    assert result.stdout.splitlines()[-1] == DEFAULT_NODE_IMAGE
     assert "is up to date" in result.stderr
-    labels = docker.from_env().images.get(versions.DEFAULT_NODE_IMAGE).labels
+    labels = docker.from_env().images.get(DEFAULT_NODE_IMAGE).labels
     assert labels[VERSION_LABEL] == versions.KUBERNETES
     assert labels[KEY_LABEL]
 

@@ -6,14 +6,11 @@ These run pytest inside pytest (``pytester``); none of them needs Docker.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.settings import OPTIONS
-
-FAKE_DIR = Path(__file__).parent.parent / "unit"
 
 
 def test_help_lists_every_option_and_its_ini_twin(pytester: pytest.Pytester) -> None:
@@ -152,14 +149,12 @@ def test_terminal_shows_phases_and_time_to_ready(pytester: pytest.Pytester) -> N
     # A whole session against the in-memory runtime, in a subprocess so the readiness stub
     # cannot leak into this process.
     pytester.makeconftest(
-        f"""
-        import sys
+        """
         import pytest
-        sys.path.insert(0, {str(FAKE_DIR)!r})
-        from fakeruntime import FakeRuntime
-        from pytest_kindcluster import readiness
+        from pytest_kindcluster.runtime.fake import FakeRuntime
+        from pytest_kindcluster.kube import readiness
 
-        readiness.wait_ready = lambda api, **kwargs: {{}}
+        readiness.wait_ready = lambda api, **kwargs: {}
         ENGINE = FakeRuntime()
 
         @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 CONFTEST = """
 import pathlib, pytest

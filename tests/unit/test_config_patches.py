@@ -20,7 +20,7 @@ from pytest_kindcluster.config.jsonpatch import (
 from pytest_kindcluster.config.model import PatchJSON6902
 from pytest_kindcluster.config.patches import apply_kubeadm_patches, matches
 from pytest_kindcluster.config.tomlwrite import dumps
-from pytest_kindcluster.loadbalancer import render_config
+from pytest_kindcluster.provision.loadbalancer import render_config
 
 NODE_CONTAINERD = (
     Path(__file__).parents[2]

@@ -14,20 +14,20 @@ from typing import Any
 
 import pytest
 import yaml
-from fakeruntime import FakeRuntime
 
-from pytest_kindcluster import readiness
-from pytest_kindcluster.cluster import KindCluster
-from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError, ReadinessTimeout
-from pytest_kindcluster.provision import ClusterSpec, build_steps
-from pytest_kindcluster.provision import nodes as nodes_module
-from pytest_kindcluster.runtime.base import (
+from pytest_kindcluster.cluster.lifecycle import KindCluster
+from pytest_kindcluster.contract import (
     CLUSTER_LABEL,
     CREATED_LABEL,
     OWNER_PID_LABEL,
     ROLE_LABEL,
     RUN_ID_LABEL,
 )
+from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError, ReadinessTimeout
+from pytest_kindcluster.kube import readiness
+from pytest_kindcluster.provision import ClusterSpec, build_steps
+from pytest_kindcluster.provision import nodes as nodes_module
+from pytest_kindcluster.runtime.fake import FakeRuntime
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeruntime import FakeRuntime
 
-from pytest_kindcluster import readiness
-from pytest_kindcluster.cluster import KindCluster
+from pytest_kindcluster.cluster.health import NodeWatch, stopped_nodes
+from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.errors import ClusterDown, ImageError
-from pytest_kindcluster.health import NodeWatch, stopped_nodes
-from pytest_kindcluster.progress import LogProgress
+from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.runtime.base import NodeDetails
+from pytest_kindcluster.runtime.fake import FakeRuntime
+from pytest_kindcluster.util.progress import LogProgress
 
 
 class StoppingRuntime(FakeRuntime):

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from fakeruntime import FakeRuntime
 
+from pytest_kindcluster.cluster.image_load import load_image, snapshotter
 from pytest_kindcluster.errors import ImageError
-from pytest_kindcluster.image_load import load_image, snapshotter
 from pytest_kindcluster.runtime.base import ExecResult, Node, NodeSpec
+from pytest_kindcluster.runtime.fake import FakeRuntime
 
 
 class ImageAwareFake(FakeRuntime):

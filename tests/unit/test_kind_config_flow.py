@@ -9,7 +9,7 @@ import pytest
 
 from pytest_kindcluster.config import parse_config
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.portforward import namespace_from_args
+from pytest_kindcluster.kube.portforward import namespace_from_args
 from pytest_kindcluster.provision import ClusterSpec, build_steps
 from pytest_kindcluster.provision.kubeadm_config import KubeadmParams, kubeadm_documents
 from pytest_kindcluster.provision.kubeadm_kind import customise

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakeruntime import admin_conf
 from kubernetes import client as k8s_client
 
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.kubeconfig import api_client, host_server, rewrite_kubeconfig, write_private
+from pytest_kindcluster.kube.kubeconfig import (
+    api_client,
+    host_server,
+    rewrite_kubeconfig,
+    write_private,
+)
 from pytest_kindcluster.runtime.base import NodeDetails
+from pytest_kindcluster.runtime.fake import admin_conf
 
 
 def details(ports: dict[str, tuple[str, int]]) -> NodeDetails:

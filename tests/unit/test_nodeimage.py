@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import BuildError
 from pytest_kindcluster.nodeimage import rootfs, versions
 from pytest_kindcluster.nodeimage.archive import Image, Layer, write_archive
 from pytest_kindcluster.nodeimage.build import _normalise, collect_bin_dir
+from pytest_kindcluster.nodeimage.build_progress import BuildProgress
 from pytest_kindcluster.nodeimage.gobuild import _default_binary_name
-from pytest_kindcluster.nodeimage.progress import Progress
 
 
 def _binary(tmp_path: Path, name: str, body: bytes = b"\x7fELF") -> Path:
@@ -125,7 +126,7 @@ def test_normalise_matches_containerd_names(ref: str, full: str) -> None:
 
 def test_progress_reports_phases_with_timings() -> None:
     out = io.StringIO()
-    progress = Progress(total=2, stream=out)
+    progress = BuildProgress(total=2, stream=out)
     with progress.phase("first"):
         pass
     with pytest.raises(ValueError, match="boom"), progress.phase("second"):
@@ -179,3 +180,9 @@ def test_debootstrap_names_the_missing_tool(
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(BuildError, match="apt-get install -y debootstrap"):
         rootfs.debootstrap(tmp_path / "d", ("systemd",), tmp_path, "http://mirror/debian")
+
+
+def test_default_node_image_tag_is_the_pinned_kubernetes_version() -> None:
+    # The lifecycle runs DEFAULT_NODE_IMAGE and the builder tags its image with the pin: a bump of
+    # one without the other would make every default session fail with "image missing".
+    assert DEFAULT_NODE_IMAGE.rpartition(":")[2] == versions.KUBERNETES

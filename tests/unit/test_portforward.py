@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.portforward import _relay, parse_target
+from pytest_kindcluster.kube.portforward import _relay, parse_target
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from pytest_kindcluster.errors import ReadinessTimeout
-from pytest_kindcluster.readiness import CheckResult, wait_ready
+from pytest_kindcluster.kube.readiness import CheckResult, wait_ready
 
 # The checks below are stand-ins that never touch the client.
 NO_API = cast(k8s_client.ApiClient, None)

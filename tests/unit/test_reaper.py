@@ -13,18 +13,23 @@ from collections.abc import Mapping
 
 import pytest
 
-from pytest_kindcluster.ownership import (
-    OWNER_HOST_LABEL,
-    OWNER_STARTED_LABEL,
-    RETAIN_LABEL,
+from pytest_kindcluster.cluster.ownership import (
     Owner,
     OwnerState,
     age_of,
     cluster_labels,
     process_start,
 )
-from pytest_kindcluster.reaper import Resource, find_stale, remove_run, sweep
-from pytest_kindcluster.runtime.base import CLUSTER_LABEL, OWNER_PID_LABEL, RUN_ID_LABEL
+from pytest_kindcluster.cluster.reaper import find_stale, remove_run, sweep
+from pytest_kindcluster.contract import (
+    CLUSTER_LABEL,
+    OWNER_HOST_LABEL,
+    OWNER_PID_LABEL,
+    OWNER_STARTED_LABEL,
+    RETAIN_LABEL,
+    RUN_ID_LABEL,
+)
+from pytest_kindcluster.runtime.base import Resource
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import base64
 import logging
 
 import pytest
-from fakeruntime import FakeRuntime
 
 from pytest_kindcluster.errors import CommandFailed
-from pytest_kindcluster.redact import MASK, printable, redact
 from pytest_kindcluster.runtime.base import Node
+from pytest_kindcluster.runtime.fake import FakeRuntime
+from pytest_kindcluster.util.redact import MASK, printable, redact
 
 KEY = (
     "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkeymaterial\n"

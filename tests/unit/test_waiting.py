@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pytest_kindcluster.waiting import WaitExpired, wait_until
+from pytest_kindcluster.util.waiting import WaitExpired, wait_until
 
 
 def test_returns_the_first_non_none_value() -> None:

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s_client
 
 from pytest_kindcluster import KindCluster
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 pytestmark = pytest.mark.kind_cluster(config="configs/features.yaml")
 

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client as k8s_client
 
 from pytest_kindcluster import KindCluster
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 SEEN_NAMESPACES: list[str] = []
 

@@ -14,7 +14,7 @@ from kubernetes import client as k8s_client
 
 from pytest_kindcluster import KindCluster
 from pytest_kindcluster.provision.addons import CNI_MANIFEST, render_cni_manifest
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 NAMES: dict[str, str] = {}
 # The outer test names the marked cluster, so it can check that the session deleted it.

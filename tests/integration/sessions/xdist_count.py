@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client as k8s_client
 
 from pytest_kindcluster import KindCluster
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 RUN_ID_LABEL = "dev.pytest-kindcluster.run-id"

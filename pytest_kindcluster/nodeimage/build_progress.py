@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 
-class Progress:
+class BuildProgress:
     """Prints ``[n/total] phase ... done in X.Xs`` lines and a heartbeat for slow phases."""
 
     def __init__(

@@ -21,12 +21,9 @@ import docker.errors
 from docker.types import Mount
 from docker.utils.socket import frames_iter
 
-from pytest_kindcluster.concurrency import run_all
+from pytest_kindcluster.contract import API_SERVER_PORT, CLUSTER_LABEL, ROLE_LABEL
 from pytest_kindcluster.errors import EngineError
 from pytest_kindcluster.runtime.base import (
-    API_SERVER_PORT,
-    CLUSTER_LABEL,
-    ROLE_LABEL,
     Engine,
     ExecResult,
     HostImages,
@@ -37,16 +34,17 @@ from pytest_kindcluster.runtime.base import (
     Role,
     RuntimeInfo,
 )
-from pytest_kindcluster.runtime.client import connect
-from pytest_kindcluster.runtime.docker_errors import engine_errors
-from pytest_kindcluster.runtime.docker_extras import (
+from pytest_kindcluster.runtime.docker.client import connect
+from pytest_kindcluster.runtime.docker.errors import engine_errors
+from pytest_kindcluster.runtime.docker.extras import (
     extra_mounts,
     extra_ports,
     run_load_balancer,
 )
-from pytest_kindcluster.runtime.docker_network import ensure_network, remove_network
-from pytest_kindcluster.runtime.docker_resources import DockerResources, pull_image
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.runtime.docker.network import ensure_network, remove_network
+from pytest_kindcluster.runtime.docker.resources import DockerResources, pull_image
+from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.util.waiting import wait_until
 
 # Docker reports the kernel's machine name; images and ctr speak Go's GOARCH.
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}

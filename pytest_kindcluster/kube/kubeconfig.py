@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s_client
 
+from pytest_kindcluster.contract import API_SERVER_PORT
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.runtime.base import API_SERVER_PORT, NodeDetails
+from pytest_kindcluster.runtime.base import NodeDetails
 
 
 def context_name(cluster: str) -> str:

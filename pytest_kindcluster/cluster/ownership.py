@@ -21,15 +21,14 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-# Shared with runtime.base, which predates this module; the keys are part of the public surface
-# (the README tells users to filter `docker ps` by them).
-from pytest_kindcluster.runtime.base import CREATED_LABEL, OWNER_PID_LABEL, RUN_ID_LABEL
-
-OWNER_HOST_LABEL = "dev.pytest-kindcluster.owner-host"
-OWNER_STARTED_LABEL = "dev.pytest-kindcluster.owner-started"
-# The retention asked for at creation. Labels cannot change once a container exists, so this
-# records the intent: a cluster created to be kept is never reaped automatically.
-RETAIN_LABEL = "dev.pytest-kindcluster.retain"
+from pytest_kindcluster.contract import (
+    CREATED_LABEL,
+    OWNER_HOST_LABEL,
+    OWNER_PID_LABEL,
+    OWNER_STARTED_LABEL,
+    RETAIN_LABEL,
+    RUN_ID_LABEL,
+)
 
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# Debian stable keeps haproxy's major.minor for the life of a release (trixie: 3.0), so the tag
-# names the series and the exact package version is recorded in a label.
-HAPROXY_SERIES = "3.0"
-LOADBALANCER_IMAGE = f"pytest-kindcluster/haproxy:{HAPROXY_SERIES}"
+from pytest_kindcluster.contract import API_SERVER_PORT
+
 HAPROXY_VERSION_LABEL = "io.pytest-kindcluster.haproxy-version"
 CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 ROLE = "external-load-balancer"
 # haproxy's master re-reads the configuration on SIGUSR2; busybox in the image provides kill.
 RELOAD_ARGV = ("kill", "-USR2", "1")
 ENTRYPOINT = ("/usr/sbin/haproxy", "-W", "-db", "-f", CONFIG_PATH)
-API_PORT = 6443
 
 _HEAD = """\
 global
@@ -63,7 +60,7 @@ resolve-prefer ipv4 init-addr none
 """
 
 
-def render_config(backends: Sequence[str], port: int = API_PORT) -> str:
+def render_config(backends: Sequence[str], port: int = API_SERVER_PORT) -> str:
     """haproxy.cfg for control planes reachable as ``<name>:6443`` on the cluster network.
 
     With no backends the frontend still listens but closes every connection: the image ships

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_kindcluster import logs
+from pytest_kindcluster.cluster import logs
+from pytest_kindcluster.contract import RUN_ID_LABEL
 from pytest_kindcluster.errors import KindClusterError
-from pytest_kindcluster.progress import format_timings
 from pytest_kindcluster.provision.context import StepContext, typed_failure
-from pytest_kindcluster.runtime.base import RUN_ID_LABEL, Node
+from pytest_kindcluster.runtime.base import Node
+from pytest_kindcluster.util.progress import format_timings
 
 
 def nodes_of_run(ctx: StepContext) -> list[Node]:

@@ -15,19 +15,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_kindcluster.contract import HAPROXY_SERIES, LOADBALANCER_IMAGE
 from pytest_kindcluster.errors import BuildError
-from pytest_kindcluster.loadbalancer import (
-    CONFIG_PATH,
-    ENTRYPOINT,
-    HAPROXY_SERIES,
-    HAPROXY_VERSION_LABEL,
-    LOADBALANCER_IMAGE,
-    render_config,
-)
 from pytest_kindcluster.nodeimage.archive import Image, Layer, write_archive
-from pytest_kindcluster.nodeimage.cache import digest
+from pytest_kindcluster.nodeimage.build_progress import BuildProgress
 from pytest_kindcluster.nodeimage.components import busybox_layer
-from pytest_kindcluster.nodeimage.progress import Progress
 from pytest_kindcluster.nodeimage.rootfs import (
     debian_mirror,
     debootstrap,
@@ -35,7 +27,14 @@ from pytest_kindcluster.nodeimage.rootfs import (
     shared_library_closure,
 )
 from pytest_kindcluster.nodeimage.versions import DEBIAN_SUITE
-from pytest_kindcluster.runtime.images import ImageStore
+from pytest_kindcluster.provision.loadbalancer import (
+    CONFIG_PATH,
+    ENTRYPOINT,
+    HAPROXY_VERSION_LABEL,
+    render_config,
+)
+from pytest_kindcluster.runtime.docker.images import ImageStore
+from pytest_kindcluster.util.hashing import digest
 
 KEY_LABEL = "io.pytest-kindcluster.build-key"
 PACKAGES = ("haproxy", "busybox-static")
@@ -72,7 +71,7 @@ def haproxy_rootfs_path(cache_dir: Path) -> Path:
     return cache_dir / "rootfs" / f"debian-{DEBIAN_SUITE}-haproxy-{key}"
 
 
-def haproxy_rootfs(cache_dir: Path, progress: Progress) -> Path:
+def haproxy_rootfs(cache_dir: Path, progress: BuildProgress) -> Path:
     """A minbase rootfs with haproxy, debootstrapped once and kept (its .debs are shared)."""
     rootfs = haproxy_rootfs_path(cache_dir)
     if rootfs.is_dir():
@@ -139,7 +138,7 @@ def loadbalancer_image(rootfs: Path, work: Path, key: str) -> tuple[_LabelledIma
     return image, version
 
 
-def build_loadbalancer(cache_dir: Path, progress: Progress, *, force: bool = False) -> str:
+def build_loadbalancer(cache_dir: Path, progress: BuildProgress, *, force: bool = False) -> str:
     """Build (or reuse) :data:`LOADBALANCER_IMAGE` in the host engine; return its reference."""
     store = ImageStore()
     key = build_key()

@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 
-from pytest_kindcluster import kubeconfig as kubeconfigs
-from pytest_kindcluster import readiness
-from pytest_kindcluster.cluster import KindCluster
+from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.errors import ConfigError, KindClusterError
-from pytest_kindcluster.portforward import namespace_from_args, port_forward
-from pytest_kindcluster.progress import LogProgress, Progress
+from pytest_kindcluster.kube import kubeconfig as kubeconfigs
+from pytest_kindcluster.kube import readiness
+from pytest_kindcluster.kube.portforward import namespace_from_args, port_forward
 from pytest_kindcluster.runtime.base import Node
+from pytest_kindcluster.util.progress import LogProgress, Progress
 
 
 class ExistingClusterError(KindClusterError):

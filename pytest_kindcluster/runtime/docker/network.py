@@ -16,9 +16,9 @@ import docker
 import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
-from pytest_kindcluster.runtime.base import NETWORK_OWNER_LABEL
-from pytest_kindcluster.runtime.docker_errors import engine_errors
-from pytest_kindcluster.waiting import wait_until
+from pytest_kindcluster.contract import NETWORK_OWNER_LABEL
+from pytest_kindcluster.runtime.docker.errors import engine_errors
+from pytest_kindcluster.util.waiting import wait_until
 
 
 def ula_subnet(name: str, attempt: int) -> str:

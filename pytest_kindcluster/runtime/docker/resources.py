@@ -6,9 +6,9 @@ import docker
 import docker.errors
 
 from pytest_kindcluster.errors import ImageError
-from pytest_kindcluster.reaper import LabelledResources, Resource
-from pytest_kindcluster.runtime.client import connect
-from pytest_kindcluster.runtime.docker_errors import engine_errors
+from pytest_kindcluster.runtime.base import LabelledResources, Resource
+from pytest_kindcluster.runtime.docker.client import connect
+from pytest_kindcluster.runtime.docker.errors import engine_errors
 
 
 class DockerResources:

@@ -2,7 +2,7 @@
 
 Called mostly when something already failed, so it is best effort: a failing piece is written
 to ``export-errors.txt`` instead of hiding the original error behind a new one. Everything
-written is redacted (:mod:`pytest_kindcluster.redact`): CI systems publish these directories.
+written is redacted (:mod:`pytest_kindcluster.util.redact`): CI systems publish these directories.
 
 Layout: ``runtime.json``, ``pods.txt``/``nodes.txt``/``events.txt`` (the cluster as kubectl
 sees it), then per node ``<node>/``: ``serial.log`` (docker logs), ``inspect.json`` (docker
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.provision.kubeadm import kubectl_argv
-from pytest_kindcluster.redact import redact
 from pytest_kindcluster.runtime.base import Node, NodeRuntime
+from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.util.redact import redact
 
 log = logging.getLogger(__name__)
 

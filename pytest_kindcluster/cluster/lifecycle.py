@@ -23,30 +23,30 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from pytest_kindcluster import logs
+from pytest_kindcluster.cluster import logs
+from pytest_kindcluster.cluster.image_load import load_image
+from pytest_kindcluster.cluster.ownership import Owner, cluster_labels
+from pytest_kindcluster.cluster.reaper import sweep
+from pytest_kindcluster.cluster.rollback import nodes_of_run, roll_back
 from pytest_kindcluster.config import ClusterConfig, load_config
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import (
     ConfigError,
     KindClusterError,
     ReadinessTimeout,
 )
-from pytest_kindcluster.image_load import load_image
-from pytest_kindcluster.manifests import manifest_text
-from pytest_kindcluster.nodeimage.versions import DEFAULT_NODE_IMAGE
-from pytest_kindcluster.ownership import Owner, cluster_labels
-from pytest_kindcluster.portforward import namespace_from_args, port_forward
-from pytest_kindcluster.progress import LogProgress, PhaseTiming, Progress
+from pytest_kindcluster.kube.manifests import manifest_text
+from pytest_kindcluster.kube.portforward import namespace_from_args, port_forward
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
 from pytest_kindcluster.provision.access import export_kubeconfig, wait_cluster_ready
 from pytest_kindcluster.provision.kubeadm import kubectl_argv
-from pytest_kindcluster.provision.rollback import nodes_of_run, roll_back
-from pytest_kindcluster.reaper import sweep
+from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.runtime.base import (
     HostImages,
     Node,
     NodeRuntime,
 )
-from pytest_kindcluster.runtime.docker import DockerRuntime
+from pytest_kindcluster.util.progress import LogProgress, PhaseTiming, Progress
 
 Retain = Literal["never", "on-failure", "always"]
 RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
@@ -281,9 +281,9 @@ class KindCluster:
 
     def _new_context(self) -> StepContext:
         if self._runtime is None or self._images is None:
-            docker_runtime = DockerRuntime()
-            self._runtime = self._runtime or docker_runtime
-            self._images = self._images or docker_runtime
+            engine = connect_engine()
+            self._runtime = self._runtime or engine
+            self._images = self._images or engine
         retain = "reuse" if self.reuse else self.retain
         return StepContext(
             spec=self.spec,
@@ -297,10 +297,9 @@ class KindCluster:
 
     def _reap_orphans(self, ctx: StepContext) -> None:
         """Remove clusters of killed runs first, before another cluster competes with them."""
-        if isinstance(ctx.runtime, DockerRuntime):
-            spare = {self.name} if self.reuse else set()
-            for line in sweep(ctx.runtime.resources(), spare=spare).lines():
-                ctx.progress.note(self.name, line)
+        spare = {self.name} if self.reuse else set()
+        for line in sweep(ctx.runtime.resources(), spare=spare).lines():
+            ctx.progress.note(self.name, line)
 
     def _attach(self, ctx: StepContext) -> None:
         """Reuse: adopt the existing nodes, refresh the kubeconfig, and insist on readiness."""

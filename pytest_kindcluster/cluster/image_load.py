@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.errors import ImageError
 from pytest_kindcluster.runtime.base import HostImages, Node
+from pytest_kindcluster.util.concurrency import run_all
 
 DEFAULT_SNAPSHOTTER = "overlayfs"
 

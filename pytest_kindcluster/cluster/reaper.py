@@ -14,35 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
 
-from pytest_kindcluster.ownership import RETAIN_LABEL, Owner, OwnerState, age_of
-from pytest_kindcluster.runtime.base import CLUSTER_LABEL, OWNER_PID_LABEL, RUN_ID_LABEL
+from pytest_kindcluster.cluster.ownership import Owner, OwnerState, age_of
+from pytest_kindcluster.contract import CLUSTER_LABEL, OWNER_PID_LABEL, RETAIN_LABEL, RUN_ID_LABEL
+from pytest_kindcluster.runtime.base import LabelledResources, Resource
 
 log = logging.getLogger(__name__)
-
-ResourceKind = Literal["container", "volume"]
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A labelled container or volume, as the engine lists it."""
-
-    kind: ResourceKind
-    name: str
-    labels: Mapping[str, str]
-
-
-class LabelledResources(Protocol):
-    """The engine operations a sweep needs; ``runtime.docker_resources`` implements them."""
-
-    def labelled(self, label: str) -> list[Resource]:
-        """Every container, then every volume, carrying ``label`` (any value)."""
-        ...
-
-    def remove(self, resource: Resource) -> bool:
-        """Force-remove a container (with its volumes) or an unused volume; False if refused."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from pytest_kindcluster.errors import BuildError, CommandFailed
-from pytest_kindcluster.runtime.client import connect
+from pytest_kindcluster.runtime.docker.client import connect
 
 
 class ImageStore:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pytest_kindcluster.errors import ClusterDown, KindClusterError
-from pytest_kindcluster.progress import Progress
 from pytest_kindcluster.runtime.base import Node
+from pytest_kindcluster.util.progress import Progress
 
 
 def stopped_nodes(nodes: Sequence[Node]) -> list[str]:

@@ -1,4 +1,7 @@
-"""An in-memory NodeRuntime for unit-testing the provisioning logic without Docker.
+"""An in-memory engine for testing the layers above the runtime without Docker.
+
+It ships in the package (as httpx ships its mock transport), so users can unit-test code built on
+``KindCluster`` or the fixtures too: ``KindCluster(name, runtime=fake, images=fake)``.
 
 It answers the commands the create flow runs (``cat``, ``cp /dev/stdin``, kubeadm, kubectl)
 from a small file table and records every call, so tests assert on what was asked of the nodes.
@@ -14,17 +17,17 @@ from pathlib import Path
 
 import yaml
 
+from pytest_kindcluster.contract import CLUSTER_LABEL, NETWORK_OWNER_LABEL, ROLE_LABEL
 from pytest_kindcluster.errors import ImageError
 from pytest_kindcluster.runtime.base import (
-    CLUSTER_LABEL,
-    NETWORK_OWNER_LABEL,
-    ROLE_LABEL,
     ExecResult,
     HostImages,
+    LabelledResources,
     Node,
     NodeDetails,
     NodeRuntime,
     NodeSpec,
+    Resource,
     RuntimeInfo,
 )
 
@@ -184,6 +187,22 @@ class FakeRuntime:
 
     def logs(self, node: str, *, tail: int | None = None) -> str:
         return "Reached target Multi-User System.\n"
+
+    def resources(self) -> LabelledResources:
+        return self
+
+    # -- LabelledResources: the fake's containers (it keeps no volumes) ---------------------------
+
+    def labelled(self, label: str) -> list[Resource]:
+        key, _, value = label.partition("=")
+        return [
+            Resource("container", name, dict(c.labels))
+            for name, c in sorted(self.containers.items())
+            if key in c.labels and (not value or c.labels[key] == value)
+        ]
+
+    def remove(self, resource: Resource) -> bool:
+        return self.containers.pop(resource.name, None) is not None or resource.kind == "container"
 
     # -- HostImages -----------------------------------------------------------------------------
 

@@ -1,0 +1,38 @@
+"""Names shared by the cluster lifecycle, the node runtime and the offline image builder.
+
+One small leaf module, so that neither side has to import the other to agree on them: the default
+image references the builder produces and the lifecycle runs, and the label keys every container,
+volume and network carries. The keys are public: the README tells users to filter ``docker ps``
+by them, and kind's own keys make ``kind get clusters``, ``kind export logs`` and ``kind delete
+cluster`` work on our clusters (kind: ``pkg/cluster/internal/providers/docker/constants.go``).
+"""
+
+from __future__ import annotations
+
+# The node image `python -m pytest_kindcluster node-image build` makes; its tag is the Kubernetes
+# version pinned in nodeimage/versions.py (a unit test keeps the two in step).
+DEFAULT_NODE_IMAGE = "pytest-kindcluster/node:v1.37.2"
+
+# Debian stable keeps haproxy's major.minor for the life of a release (trixie: 3.0), so the tag
+# names the series and the exact package version is recorded in a label.
+HAPROXY_SERIES = "3.0"
+LOADBALANCER_IMAGE = f"pytest-kindcluster/haproxy:{HAPROXY_SERIES}"
+
+# kind's own label keys.
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+ROLE_LABEL = "io.x-k8s.kind.role"
+# Ours, for reaping clusters whose owner died and for telling runs apart.
+OWNER_PID_LABEL = "dev.pytest-kindcluster.owner-pid"
+OWNER_HOST_LABEL = "dev.pytest-kindcluster.owner-host"
+OWNER_STARTED_LABEL = "dev.pytest-kindcluster.owner-started"
+RUN_ID_LABEL = "dev.pytest-kindcluster.run-id"
+CREATED_LABEL = "dev.pytest-kindcluster.created"
+# The retention asked for at creation. Labels cannot change once a container exists, so this
+# records the intent: a cluster created to be kept is never reaped automatically.
+RETAIN_LABEL = "dev.pytest-kindcluster.retain"
+# Put on networks this package created, so teardown only ever removes its own.
+NETWORK_OWNER_LABEL = "dev.pytest-kindcluster.network"
+
+# kind's shared network, and the apiserver's port inside a control-plane node.
+DEFAULT_NETWORK = "kind"
+API_SERVER_PORT = 6443

@@ -1,0 +1,4 @@
+"""Talking to a cluster's apiserver: kubeconfigs, readiness checks, port-forwarding, manifests.
+
+Only this package catches the ``kubernetes`` client's exceptions.
+"""
