@@ -12,6 +12,9 @@ so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
     ├── ProvisionError                        a create step failed; carries the step and logs path
     ├── ReadinessTimeout (TimeoutError)       the cluster never became usable; last state per check
     ├── ClusterDown                           a node container stopped mid-session; logs path
+    ├── ExistingClusterError                  needs node containers an existing cluster lacks
+    ├── PortForwardError (ConnectionError)    no pod or ready backend to forward to
+    ├── WaitExpired (TimeoutError)            an internal wait ran out (translated for users)
     └── BuildError                            the node-image build failed (missing binary, go build)
 
 Errors carry their evidence: the failed command with its output, and the path of exported logs
@@ -118,3 +121,20 @@ class ClusterDown(KindClusterError):
     def __init__(self, message: str, *, logs_dir: str | None = None) -> None:
         self.logs_dir = logs_dir
         super().__init__(message)
+
+
+class WaitExpired(KindClusterError, TimeoutError):
+    """A wait ran out of time or attempts; callers translate it into a typed error with evidence."""
+
+    def __init__(self, what: str, budget: str, last: str) -> None:
+        self.what = what
+        self.last = last
+        super().__init__(f"gave up waiting for {what} after {budget}; last observed: {last}")
+
+
+class PortForwardError(KindClusterError, ConnectionError):
+    """The target cannot be forwarded to (no such pod or Service, no ready backend)."""
+
+
+class ExistingClusterError(KindClusterError):
+    """An operation that needs the cluster's node containers, refused in existing-cluster mode."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s_client
 
+from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.existing import ExistingCluster
 from pytest_kindcluster.cluster.health import NodeWatch
 from pytest_kindcluster.cluster.lifecycle import KindCluster
@@ -56,7 +57,7 @@ def kind_runtime() -> Engine:
 @pytest.fixture(scope="session")
 def kind_cluster(
     request: pytest.FixtureRequest, kind_settings: Settings, kind_runtime: Engine
-) -> Iterator[KindCluster]:
+) -> Iterator[ClusterBase]:
     """A ready cluster for the session (pytest-kind's name and API); deleted afterwards.
 
     Ready means /readyz, every node Ready, CoreDNS available and the default ServiceAccount
@@ -177,7 +178,7 @@ def _kind_nodes_running(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def kind_client(kind_cluster: KindCluster) -> Any:
+def kind_client(kind_cluster: ClusterBase) -> Any:
     """A ``kubernetes.client.ApiClient`` for the session's cluster."""
     return kind_cluster.api_client
 

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from kubernetes import client as k8s
 
-from pytest_kindcluster.cluster.lifecycle import KindCluster
-from pytest_kindcluster.errors import ConfigError, KindClusterError
+from pytest_kindcluster.cluster.base import ClusterBase
+from pytest_kindcluster.errors import ConfigError, ExistingClusterError, KindClusterError
 from pytest_kindcluster.kube import kubeconfig as kubeconfigs
 from pytest_kindcluster.kube import readiness
-from pytest_kindcluster.kube.portforward import namespace_from_args, port_forward
-from pytest_kindcluster.runtime.base import Node
 from pytest_kindcluster.util.progress import LogProgress, Progress
-
-
-class ExistingClusterError(KindClusterError):
-    """An operation that needs the cluster's node containers, refused in existing-cluster mode."""
 
 
 def cluster_name(path: Path) -> str:
@@ -41,20 +34,22 @@ def cluster_name(path: Path) -> str:
     return cluster.removeprefix("kind-")
 
 
-class ExistingCluster(KindCluster):
+class ExistingCluster(ClusterBase):
     """A cluster this process did not make and must not change; see the module docstring."""
 
     def __init__(
         self, kubeconfig: Path, *, timeout: float = 300.0, progress: Progress | None = None
     ) -> None:
-        super().__init__(cluster_name(kubeconfig), kubeconfig=kubeconfig, timeout=timeout)
+        self.kubeconfig_path = kubeconfig
+        self.timeout = timeout
+        self._name = cluster_name(kubeconfig)
         self._progress = progress or LogProgress()
         self._client: Any = None
 
     @property
-    def nodes(self) -> list[Node]:
-        """No node handles: the nodes are not ours (and may not be containers at all)."""
-        return []
+    def name(self) -> str:
+        """The cluster's name, from the kubeconfig's current context."""
+        return self._name
 
     @property
     def api_client(self) -> Any:
@@ -63,14 +58,14 @@ class ExistingCluster(KindCluster):
             raise KindClusterError(f"cluster {self.name!r} is not connected; call create() first")
         return self._client
 
-    def create(self, config_file: str | os.PathLike[str] | None = None) -> ExistingCluster:
+    def create(self, config_file: str | os.PathLike[str] | None = None) -> Self:
         """Connect and wait for readiness (all four checks); nothing is created."""
         if config_file is not None:
             raise ConfigError("an existing cluster cannot be created from a kind config file")
         started = time.monotonic()
         self._client = kubeconfigs.api_client(self.kubeconfig_path)
         nodes = len(k8s.CoreV1Api(self._client).list_node().items)
-        readiness.wait_ready(self._client, expected_nodes=nodes, timeout=self.spec.timeout)
+        readiness.wait_ready(self._client, expected_nodes=nodes, timeout=self.timeout)
         self.reused = True
         self.ready_seconds = time.monotonic() - started
         self._progress.note(self.name, f"existing cluster ready in {self.ready_seconds:.1f}s")
@@ -93,25 +88,6 @@ class ExistingCluster(KindCluster):
     def export_logs(self, dest: str | os.PathLike[str]) -> Path:
         """Refused: the node containers are not ours."""
         raise ExistingClusterError("logs of an existing cluster's nodes cannot be exported")
-
-    def port_forward(
-        self,
-        service_or_pod_name: str,
-        remote_port: int,
-        *args: str,
-        local_port: int | None = None,
-        retries: int = 10,
-        namespace: str | None = None,
-    ) -> AbstractContextManager[int]:
-        """As :meth:`KindCluster.port_forward`: it only needs the API."""
-        ns = namespace_from_args(args, namespace)
-        return port_forward(
-            self.api_client, ns, service_or_pod_name, remote_port, local_port, retries=retries
-        )
-
-    def delete(self) -> None:
-        """Refused silently: disconnect only; an existing cluster is never deleted."""
-        self.detach()
 
     def detach(self) -> None:
         """Close the API client."""

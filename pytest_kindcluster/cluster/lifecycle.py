@@ -17,13 +17,12 @@ import secrets
 import shutil
 import tempfile
 import time
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 from pytest_kindcluster.cluster import logs
+from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.image_load import load_image
 from pytest_kindcluster.cluster.ownership import Owner, cluster_labels
 from pytest_kindcluster.cluster.reaper import sweep
@@ -35,8 +34,6 @@ from pytest_kindcluster.errors import (
     KindClusterError,
     ReadinessTimeout,
 )
-from pytest_kindcluster.kube.manifests import manifest_text
-from pytest_kindcluster.kube.portforward import namespace_from_args, port_forward
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
 from pytest_kindcluster.provision.access import export_kubeconfig, wait_cluster_ready
 from pytest_kindcluster.provision.kubeadm import kubectl_argv
@@ -54,7 +51,7 @@ RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
 KUBECONFIG_DIR_PREFIX = "kindcluster-"
 
 
-class KindCluster:
+class KindCluster(ClusterBase):
     """A kind-compatible cluster of node containers; create it, use it, delete it."""
 
     def __init__(
@@ -137,34 +134,11 @@ class KindCluster:
         node = self._context().control_plane
         return node.exec(*kubectl_argv(*args), stdin=stdin).stdout
 
-    def apply(self, manifest: str | os.PathLike[str]) -> str:
-        """``kubectl apply`` YAML text, a manifest file, or every manifest in a directory."""
-        return self.kubectl("apply", "-f", "-", stdin=manifest_text(manifest))
-
     def load_docker_image(self, image: str) -> list[str]:
         """Copy a host image into every node that lacks it; returns the nodes it was loaded on."""
         ctx = self._context()
         arch = ctx.info.arch if ctx.info else "amd64"
         return load_image(ctx.images, ctx.nodes, image, arch=arch)
-
-    def port_forward(
-        self,
-        service_or_pod_name: str,
-        remote_port: int,
-        *args: str,
-        local_port: int | None = None,
-        retries: int = 10,
-        namespace: str | None = None,
-    ) -> AbstractContextManager[int]:
-        """Forward a local port to ``pod/NAME``, ``svc/NAME`` or ``NAME``; yields the local port.
-
-        pytest-kind's signature: extra ``args`` may be kubectl's ``-n NAMESPACE`` (or
-        ``--namespace``). No kubectl is involved; several connections may be open at once.
-        """
-        ns = namespace_from_args(args, namespace)
-        return port_forward(
-            self.api_client, ns, service_or_pod_name, remote_port, local_port, retries=retries
-        )
 
     def export_logs(self, dest: str | os.PathLike[str]) -> Path:
         """Write every node's logs under ``dest/<node>/`` and return ``dest``."""
@@ -260,17 +234,6 @@ class KindCluster:
             return
         self.delete()
         self._progress.note(self.name, "deleted")
-
-    def __enter__(self) -> KindCluster:
-        return self.create()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(failed=exc is not None)
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -29,17 +29,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward as open_stream
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from pytest_kindcluster.errors import ConfigError, KindClusterError
+from pytest_kindcluster.errors import ConfigError, PortForwardError
 
 log = logging.getLogger(__name__)
 
 _POD_KINDS = ("pod", "pods", "po")
 _SERVICE_KINDS = ("svc", "service", "services")
 _CHUNK = 64 * 1024
-
-
-class PortForwardError(KindClusterError, ConnectionError):
-    """The target cannot be forwarded to (no such pod or Service, no ready backend)."""
 
 
 @dataclass(frozen=True)

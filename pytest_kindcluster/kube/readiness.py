@@ -16,8 +16,8 @@ import urllib3.exceptions
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from pytest_kindcluster.errors import ReadinessTimeout
-from pytest_kindcluster.util.waiting import WaitExpired, wait_until
+from pytest_kindcluster.errors import ReadinessTimeout, WaitExpired
+from pytest_kindcluster.util.waiting import wait_until
 
 # One slow answer must not eat the whole budget; the next round asks again.
 REQUEST_TIMEOUT = (2.0, 5.0)

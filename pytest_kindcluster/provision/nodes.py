@@ -6,12 +6,12 @@ import re
 
 from pytest_kindcluster.config import NodeConfig
 from pytest_kindcluster.contract import LOADBALANCER_IMAGE
-from pytest_kindcluster.errors import ConfigError, ProvisionError
+from pytest_kindcluster.errors import ConfigError, ProvisionError, WaitExpired
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.imagecheck import check_kind_node, ensure_images
 from pytest_kindcluster.runtime.base import Node, NodeSpec
 from pytest_kindcluster.util.concurrency import run_all
-from pytest_kindcluster.util.waiting import WaitExpired, wait_until
+from pytest_kindcluster.util.waiting import wait_until
 
 # systemd's line once the node's services (containerd, kubelet) have been started.
 BOOT_DONE = re.compile(r"Reached target .*Multi-User System")

@@ -21,18 +21,9 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from pytest_kindcluster.errors import KindClusterError
+from pytest_kindcluster.errors import WaitExpired
 
 T = TypeVar("T")
-
-
-class WaitExpired(KindClusterError, TimeoutError):
-    """A wait ran out of time or attempts; callers translate it into a typed error with evidence."""
-
-    def __init__(self, what: str, budget: str, last: str) -> None:
-        self.what = what
-        self.last = last
-        super().__init__(f"gave up waiting for {what} after {budget}; last observed: {last}")
 
 
 def wait_until(

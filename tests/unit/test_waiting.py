@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from pytest_kindcluster.util.waiting import WaitExpired, wait_until
+from pytest_kindcluster.errors import WaitExpired
+from pytest_kindcluster.util.waiting import wait_until
 
 
 def test_returns_the_first_non_none_value() -> None:
