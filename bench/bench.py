@@ -1,8 +1,8 @@
 """Time to ready: pytest-kindcluster against the upstream kind CLI, on the same node image.
 
-    python bench/bench.py --runs 3                 # 1 node and 1 + 2 nodes, plugin and kind
-    python bench/bench.py --runs 1 --workers 0     # a quick single-node comparison
-    python bench/bench.py --skip-kind              # the plugin only
+    python -m bench.bench --runs 3                 # 1 node and 1 + 2 nodes, plugin and kind
+    python -m bench.bench --runs 1 --workers 0     # a quick single-node comparison
+    python -m bench.bench --skip-kind              # the plugin only
 
 Each run creates a cluster, waits until it is ready, and deletes it; plugin and kind runs
 alternate, so neither always meets a cold or a warm cache. The plugin is "ready" when /readyz,
@@ -21,7 +21,6 @@ import argparse
 import os
 import resource
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from pytest_kindcluster import KindCluster
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.runtime import connect_engine
+from tests.support import find_kind_cli, kind_cli_config
 
 
 @dataclass
@@ -46,36 +46,6 @@ class Run:
     phases: list[tuple[str, float]] = field(default_factory=list)
     # The plugin's time to kind's own criterion (nodes Ready), for a like-for-like comparison.
     nodes_ready: float | None = None
-
-
-def kind_binary(explicit: str | None) -> str | None:
-    """The kind CLI: --kind, else PATH, else `go env GOPATH`/bin/kind."""
-    if explicit:
-        return explicit
-    found = shutil.which("kind")
-    if found:
-        return found
-    go = shutil.which("go")
-    if go:
-        gopath = subprocess.run([go, "env", "GOPATH"], capture_output=True, text=True, check=False)
-        candidate = Path(gopath.stdout.strip()) / "bin" / "kind"
-        if candidate.is_file():
-            return str(candidate)
-    return None
-
-
-def kind_config(workers: int, cgroup_v1: bool) -> str:
-    """A kind v1alpha4 config: one control plane, N workers, and the cgroup v1 patch if needed."""
-    lines = ["kind: Cluster", "apiVersion: kind.x-k8s.io/v1alpha4", "nodes:"]
-    lines += ["- role: control-plane"] + ["- role: worker"] * workers
-    if cgroup_v1:
-        lines += [
-            "kubeadmConfigPatches:",
-            "- |",
-            "  kind: KubeletConfiguration",
-            "  failCgroupV1: false",
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def run_plugin(image: str, workers: int) -> Run:
@@ -102,7 +72,7 @@ def run_kind(kind: str, image: str, workers: int, cgroup_v1: bool) -> Run:
     name = f"bench-kind-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="bench-kind-") as tmp:
         config = Path(tmp) / "kind.yaml"
-        config.write_text(kind_config(workers, cgroup_v1))
+        config.write_text(kind_cli_config(workers, cgroup_v1=cgroup_v1))
         kubeconfig = str(Path(tmp) / "kubeconfig")
         argv = [
             kind,
@@ -193,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-kind", action="store_true")
     args = parser.parse_args(argv)
 
-    kind = None if args.skip_kind else kind_binary(args.kind)
+    kind = None if args.skip_kind else (args.kind or find_kind_cli())
     if not args.skip_kind and kind is None:
         parser.error("kind CLI not found: pass --kind PATH or --skip-kind")
     cgroup_v1 = connect_engine().info().cgroup_version == 1

@@ -15,7 +15,7 @@ from pytest_kindcluster.util.hashing import digest
 
 FILES_DIR = Path(__file__).parent / "files"
 
-# kind's node package set (KIND_CONTRACT section 1), less open-iscsi and nfs-common, which only
+# kind's node package set (kind: images/base/Dockerfile), less open-iscsi and nfs-common, which only
 # matter to users of those storage drivers, plus ipset, which kube-router needs, and
 # busybox-static, the shell of the busybox utility image (bookworm's 1.35 build segfaults in
 # wget on this kernel; the node's suite is the one source of Debian binaries).
@@ -46,7 +46,7 @@ PACKAGES = (
     "busybox-static",
 )
 
-# Where each binary lands in the node, per KIND_CONTRACT section 1.
+# Where each binary lands in the node, per docs/node-contract.md#kubernetes-binaries-and-units.
 NODE_BINARIES: Mapping[str, str] = {
     "containerd": "/usr/local/bin/containerd",
     "ctr": "/usr/local/bin/ctr",

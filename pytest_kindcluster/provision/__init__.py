@@ -33,7 +33,7 @@ __all__ = ["ClusterSpec", "Step", "StepContext", "build_steps", "run_steps"]
 
 
 def build_steps(spec: ClusterSpec) -> list[Step]:
-    """The create flow for ``spec``, in order (KIND_CONTRACT section 2)."""
+    """The create flow for ``spec``, in order (docs/node-contract.md#the-create-flow)."""
     config = spec.cluster_config
     steps: list[Step] = [Preflight(), EnsureNetwork(), CreateNodes()]
     if config.high_availability:

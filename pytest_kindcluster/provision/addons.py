@@ -1,7 +1,7 @@
 """The cluster add-ons the node image ships: its CNI and its default StorageClass.
 
 The manifests come from the image itself (/kind/manifests), processed as kind processes them,
-so an image built for kind works here unchanged (KIND_CONTRACT section 2, steps 9 and 10).
+so an image built for kind works here unchanged (docs/node-contract.md#add-ons-and-joins).
 """
 
 from __future__ import annotations

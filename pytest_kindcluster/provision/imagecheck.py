@@ -14,7 +14,8 @@ from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.runtime.base import Node
 
 BUILD_HINT = "python -m pytest_kindcluster node-image build"
-# Every kind node image has it (KIND_CONTRACT section 1), and every create step reads it.
+# Every kind node image has it (docs/node-contract.md#files-under-kind); the kubeadm
+# config step reads it too.
 VERSION_FILE = "/kind/version"
 
 

@@ -1,4 +1,4 @@
-"""Render the kubeadm configuration for one node (KIND_CONTRACT section 2, step 7).
+"""Render the kubeadm configuration for one node (docs/node-contract.md#kubeadm-configuration).
 
 Pure functions of :class:`KubeadmParams`, so the rendering is unit-tested without Docker. The
 documents are built as data and dumped with PyYAML rather than filled into a text template, so
@@ -24,7 +24,7 @@ DEFAULT_SERVICE_SUBNET = "10.96.0.0/16"
 V1BETA4_SINCE = (1, 36)
 # Below this kubeadm wants v1beta2 and the cgroupfs driver; this package does not render those.
 OLDEST_SUPPORTED = (1, 24)
-# kubelet refuses cgroup v1 from 1.35 unless told otherwise (MACHINE.md, "cgroups").
+# kubelet refuses cgroup v1 from 1.35 unless told otherwise (kubernetes/kubernetes#134298).
 FAIL_CGROUP_V1_SINCE = (1, 35)
 # kubeadm's --patches accepts the "corednsdeployment" target from this release on.
 COREDNS_PATCH_SINCE = (1, 32)

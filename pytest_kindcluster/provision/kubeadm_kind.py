@@ -1,4 +1,6 @@
-"""What a kind cluster file changes in a node's kubeadm documents (KIND_CONTRACT section 2.7).
+"""What a kind cluster file changes in a node's kubeadm documents.
+
+See docs/node-contract.md#kubeadm-configuration.
 
 The base documents come from :mod:`kubeadm_config`; this layer adds the file's networking,
 feature gates, runtime config and node labels where kind puts them, then applies the file's

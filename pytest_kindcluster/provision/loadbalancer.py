@@ -2,7 +2,7 @@
 
 kind fronts several control planes with envoy pulled from a registry. Machines without a
 registry cannot pull it, so the node-image tooling builds :data:`LOADBALANCER_IMAGE` from Debian's
-haproxy package (``nodeimage/loadbalancer.py``) and this module renders its configuration.
+haproxy package (``nodeimage/haproxy_image.py``) and this module renders its configuration.
 
 haproxy runs as PID 1 in master-worker mode: writing a new :data:`CONFIG_PATH` and sending the
 master ``SIGUSR2`` (:data:`RELOAD_ARGV`) reloads it without dropping the listener. Backends are

@@ -1,5 +1,6 @@
 """Steps that only some cluster configs need: the HA load balancer, extra control planes,
-and containerd patches (KIND_CONTRACT section 2, steps 5, 6, 8 and 11).
+and containerd patches (docs/node-contract.md#high-availability and
+#containerd-patches).
 """
 
 from __future__ import annotations

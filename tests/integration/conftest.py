@@ -7,13 +7,13 @@ its integration tests would prove nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import docker
 import pytest
 
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
-
-CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+from tests import support
 
 # sessions/ holds the inner test files that the integration tests run in a subprocess pytest;
 # some match python_files (e.g. long_test.py) and must never be collected by the outer run.
@@ -52,12 +52,4 @@ Leftovers = Callable[[str], dict[str, list[str]]]
 def leftovers(docker_client: docker.DockerClient) -> Leftovers:
     """Containers and volumes still carrying a cluster's label."""
 
-    def find(cluster: str) -> dict[str, list[str]]:
-        selector: dict[str, str | list[str] | bool] = {"label": f"{CLUSTER_LABEL}={cluster}"}
-        containers = docker_client.containers.list(all=True, filters=selector)
-        return {
-            "containers": [c.name or "" for c in containers],
-            "volumes": [v.name or "" for v in docker_client.volumes.list(filters=selector)],
-        }
-
-    return find
+    return partial(support.leftovers, docker_client)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,22 +16,17 @@ import pytest
 
 from pytest_kindcluster import ConfigError, KindCluster
 from pytest_kindcluster.runtime.docker.client import describe_endpoint
+from tests import support
+from tests.support import unique
 
 pytestmark = pytest.mark.integration
 
-SESSIONS = Path(__file__).parent / "sessions"
 NOTHING: dict[str, list[str]] = {"containers": [], "volumes": []}
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
 def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.RunResult:
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:randomly\n")
-    return pytester.runpytest_subprocess(
-        str(SESSIONS / session), "-v", "--durations=0", "--durations-min=0", *args, timeout=1500
-    )
+    """As support.run_session, with every fixture's duration reported (see fixture_seconds)."""
+    return support.run_session(pytester, session, "--durations=0", "--durations-min=0", *args)
 
 
 def setup_seconds(result: pytest.RunResult) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,21 +22,12 @@ import pytest
 
 from pytest_kindcluster import KindCluster
 from pytest_kindcluster.util.waiting import wait_until
+from tests.support import SESSIONS, run_session, unique
 
 pytestmark = pytest.mark.integration
 
-SESSIONS = Path(__file__).parent / "sessions"
 OWNER_PID_LABEL = "dev.pytest-kindcluster.owner-pid"
 NOTHING: dict[str, list[str]] = {"containers": [], "volumes": []}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.RunResult:
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:randomly\n")
-    return pytester.runpytest_subprocess(str(SESSIONS / session), "-v", *args, timeout=1500)
 
 
 class Session:

@@ -6,7 +6,6 @@ created is gone afterwards.
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -20,20 +19,11 @@ from pytest_kindcluster.config import load_config
 from pytest_kindcluster.contract import LOADBALANCER_IMAGE
 from pytest_kindcluster.kube.kubeconfig import api_client
 from pytest_kindcluster.util.waiting import wait_until
+from tests.support import SESSIONS, run_session, unique
 
 pytestmark = pytest.mark.integration
 
-SESSIONS = Path(__file__).parent / "sessions"
 CONFIGS = SESSIONS / "configs"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.RunResult:
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    return pytester.runpytest_subprocess(str(SESSIONS / session), "-v", *args, timeout=1500)
 
 
 def test_config_file_features_take_effect(

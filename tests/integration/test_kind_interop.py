@@ -6,9 +6,6 @@ fails, never skips, without it.
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,18 +13,15 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster import KindCluster
+from tests.support import KIND_INSTALL_HINT, find_kind_cli, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.kindproof]
 
 
 def kind_cli() -> str:
-    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False)
-    candidates = [os.environ.get("KIND_BIN"), shutil.which("kind")]
-    if gopath.returncode == 0:
-        candidates.append(str(Path(gopath.stdout.strip()) / "bin" / "kind"))
-    found = next((c for c in candidates if c and Path(c).is_file()), None)
+    found = find_kind_cli()
     if found is None:
-        pytest.fail("the kind CLI is not installed; run: go install sigs.k8s.io/kind@v0.33.0")
+        pytest.fail(f"the kind CLI is not installed; run: {KIND_INSTALL_HINT}")
     return found
 
 
@@ -40,7 +34,7 @@ def kind(*args: str) -> str:
 def test_kind_lists_exports_and_deletes_our_cluster(
     node_image: str, leftovers: Any, tmp_path: Path
 ) -> None:
-    name = f"it-interop-{secrets.token_hex(3)}"
+    name = unique("it-interop")
     cluster = KindCluster(name, retain="always", kubeconfig=tmp_path / "plugin" / "kubeconfig")
     cluster.create()
     try:

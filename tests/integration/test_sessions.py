@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,15 @@ from kubernetes import client as k8s_client
 
 from pytest_kindcluster import ImageError, KindCluster, ReadinessTimeout
 from pytest_kindcluster.util.waiting import wait_until
+from tests.support import run_session, unique
 
 pytestmark = pytest.mark.integration
 
-SESSIONS = Path(__file__).parent / "sessions"
 KUBECONFIG = Path.home() / ".kube" / "config"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
 
 
 def user_kubeconfig_state() -> str:
     return hashlib.sha256(KUBECONFIG.read_bytes()).hexdigest() if KUBECONFIG.exists() else "absent"
-
-
-def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        str(SESSIONS / session), "-v", "-p", "no:cacheprovider", "-p", "no:randomly", *args
-    )
 
 
 def test_single_node_session_then_reuse_leaves_nothing_behind(

@@ -9,49 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import textwrap
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 
-from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import CLUSTER_LABEL, DEFAULT_NODE_IMAGE
+from tests.support import KIND_INSTALL_HINT, find_kind_cli, kind_cli_config, leftovers
 
 pytestmark = pytest.mark.kindproof
 
-KIND_LABEL = "io.x-k8s.kind.cluster"
-
 
 def kind_binary() -> str:
-    """The kind CLI: $KIND_BIN, else PATH, else `go install`'s default location."""
-    candidates = [os.environ.get("KIND_BIN"), shutil.which("kind")]
-    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False)
-    if gopath.returncode == 0:
-        candidates.append(str(Path(gopath.stdout.strip()) / "bin" / "kind"))
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("the kind CLI is not installed; run: go install sigs.k8s.io/kind@v0.33.0")
-
-
-def kind_config(cgroup_v1: bool) -> str:
-    patches = ""
-    if cgroup_v1:
-        # Kubernetes >= 1.35 kubelets refuse cgroup v1 unless told otherwise.
-        patches = textwrap.dedent("""\
-            kubeadmConfigPatches:
-            - |
-              kind: KubeletConfiguration
-              failCgroupV1: false
-            """)
-    return (
-        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
-        "nodes:\n- role: control-plane\n- role: worker\n- role: worker\n" + patches
-    )
+    found = find_kind_cli()
+    if found is None:
+        pytest.fail(f"the kind CLI is not installed; run: {KIND_INSTALL_HINT}")
+    return found
 
 
 class Cluster:
@@ -95,7 +71,7 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cgroup_v1 = str(client.info().get("CgroupVersion")) == "1"
     tmp = tmp_path_factory.mktemp("kindproof")
     config = tmp / "kind.yaml"
-    config.write_text(kind_config(cgroup_v1))
+    config.write_text(kind_cli_config(2, cgroup_v1=cgroup_v1))
     name = f"proof-{uuid.uuid4().hex[:6]}"
     create = subprocess.run(
         [
@@ -127,7 +103,7 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         # other clusters may come and go on this engine meanwhile.
         node_volumes = {
             str(m["Name"])
-            for c in client.containers.list(all=True, filters={"label": f"{KIND_LABEL}={name}"})
+            for c in client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={name}"})
             for m in c.attrs["Mounts"]
             if m["Type"] == "volume"
         }
@@ -145,8 +121,8 @@ def kind_created(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             check=False,
         )
         assert delete.returncode == 0, delete.stderr
-        leftover = client.containers.list(all=True, filters={"label": f"{KIND_LABEL}={name}"})
-        assert leftover == [], f"kind delete left containers: {[c.name for c in leftover]}"
+        left_containers = leftovers(client, name)["containers"]
+        assert left_containers == [], f"kind delete left containers: {left_containers}"
         assert node_volumes, "the nodes mounted no volume: /var should be an anonymous volume"
         left = node_volumes & {str(v.name) for v in client.volumes.list()}
         assert left == set(), f"kind delete left volumes: {left}"
@@ -181,7 +157,7 @@ def _workers(cluster: Cluster) -> list[str]:
     return sorted(
         str(c.name)
         for c in cluster.client.containers.list(
-            filters={"label": [f"{KIND_LABEL}={cluster.name}", "io.x-k8s.kind.role=worker"]}
+            filters={"label": [f"{CLUSTER_LABEL}={cluster.name}", "io.x-k8s.kind.role=worker"]}
         )
     )
 

@@ -6,7 +6,7 @@
 # it. Runs on the build host, as root, and touches nothing outside ROOTFS_DIR.
 # It can be run again on the same tree: every step converges.
 #
-# What and why: docs/MACHINE.md, "systemd in a node container". In short,
+# What and why: docs/node-contract.md#boot-entrypoint-and-systemd. In short,
 # systemd boots in the container with only the units a node needs: the
 # default .wants links are dropped, units that cannot work in a container are
 # masked, and containerd, the kubelet and undo-mount-hacks are enabled.

@@ -1,4 +1,6 @@
-"""The shared ``kind`` network, created the way kind creates it (KIND_CONTRACT section 2, step 2).
+"""The shared ``kind`` network, created the way kind creates it.
+
+See docs/node-contract.md#the-kind-network (kind: pkg/cluster/internal/providers/docker/network.go).
 
 Shared by every cluster, ours and kind's. Teardown removes it only when this package created it
 and no container at all is attached any more.

@@ -39,6 +39,7 @@ from pytest_kindcluster.runtime.docker.errors import engine_errors
 from pytest_kindcluster.runtime.docker.extras import (
     extra_mounts,
     extra_ports,
+    host_mounts,
     run_load_balancer,
 )
 from pytest_kindcluster.runtime.docker.network import ensure_network, remove_network
@@ -55,11 +56,19 @@ class DockerRuntime:
     """Nodes as privileged containers running systemd, created the way ``kind`` creates them."""
 
     def __init__(
-        self, client: docker.DockerClient | None = None, *, exec_timeout: float = 900
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        exec_timeout: float = 900,
+        host_root: Path | None = Path("/"),
     ) -> None:
         self._client = client if client is not None else connect()
         # Longest silence tolerated from a command in a node before we call it hung.
         self._exec_timeout = exec_timeout
+        # Where the engine's host paths are visible to this process (see extras.host_mounts);
+        # only an engine on a local socket shares our file system.
+        local = str(self._client.api.base_url).startswith("http+docker://localhost")
+        self.host_root = host_root if local else None
 
     # -- engine and network -------------------------------------------------------------------
 
@@ -88,7 +97,10 @@ class DockerRuntime:
     # -- nodes --------------------------------------------------------------------------------
 
     def run_node(self, spec: NodeSpec) -> Node:
-        """Run a node with kind's flags (KIND_CONTRACT section 2, step 4)."""
+        """Run a node with kind's flags (docs/node-contract.md#container-settings).
+
+        kind: ``pkg/cluster/internal/providers/docker/provision.go``.
+        """
         labels = {CLUSTER_LABEL: spec.cluster, ROLE_LABEL: spec.role, **spec.labels}
         env = dict(spec.env)
         ports: dict[str, Any] = {}
@@ -108,7 +120,7 @@ class DockerRuntime:
             # labelled so a leak is findable, anonymous so `docker rm -v` (and kind) removes it.
             # Owner labels too, so a volume that outlives its container can be reaped.
             Mount("/var", None, type="volume", labels={CLUSTER_LABEL: spec.cluster, **spec.labels}),
-            Mount("/lib/modules", "/lib/modules", type="bind", read_only=True),
+            *host_mounts(self.host_root),
             *extra_mounts(spec),
         ]
         with engine_errors(f"run node {spec.name!r} from image {spec.image!r}"):

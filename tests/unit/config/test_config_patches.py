@@ -23,7 +23,7 @@ from pytest_kindcluster.config.tomlwrite import dumps
 from pytest_kindcluster.provision.loadbalancer import render_config
 
 NODE_CONTAINERD = (
-    Path(__file__).parents[2]
+    Path(__file__).parents[3]
     / "pytest_kindcluster/nodeimage/files/rootfs/etc/containerd/config.toml"
 )
 
