@@ -8,8 +8,6 @@ shared network lives in :mod:`docker_network`.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -19,10 +17,8 @@ from urllib.parse import quote
 import docker
 import docker.errors
 from docker.types import Mount
-from docker.utils.socket import frames_iter
 
 from pytest_kindcluster.contract import API_SERVER_PORT, CLUSTER_LABEL, ROLE_LABEL
-from pytest_kindcluster.errors import EngineError
 from pytest_kindcluster.runtime.base import (
     Engine,
     ExecResult,
@@ -44,12 +40,12 @@ from pytest_kindcluster.runtime.docker.extras import (
 )
 from pytest_kindcluster.runtime.docker.network import ensure_network, remove_network
 from pytest_kindcluster.runtime.docker.resources import DockerResources, pull_image
+from pytest_kindcluster.runtime.docker.streams import CHUNK, pump
 from pytest_kindcluster.util.concurrency import run_all
 from pytest_kindcluster.util.waiting import wait_until
 
 # Docker reports the kernel's machine name; images and ctr speak Go's GOARCH.
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
-_STDIN_CHUNK = 1 << 20
 
 
 class DockerRuntime:
@@ -215,7 +211,7 @@ class DockerRuntime:
                 environment=dict(env or {}),
             )["Id"]
             sock = api.exec_start(exec_id, socket=True)
-            stdout, stderr = self._pump(sock, stdin)
+            stdout, stderr = pump(sock, stdin, timeout=self._exec_timeout)
             exit_code = wait_until(
                 lambda: api.exec_inspect(exec_id).get("ExitCode"),
                 what=f"exit code of {argv[0]} in {node}",
@@ -223,40 +219,6 @@ class DockerRuntime:
                 interval=0.05,
             )
         return ExecResult(tuple(argv), int(exit_code), stdout, stderr)
-
-    def _pump(self, sock: Any, stdin: bytes | Path | None) -> tuple[bytes, bytes]:
-        """Write stdin while reading the multiplexed output, so neither side can block the other."""
-        raw: socket.socket = getattr(sock, "_sock", sock)
-        raw.settimeout(self._exec_timeout)
-        chunks: dict[int, list[bytes]] = {1: [], 2: []}
-        failure: list[BaseException] = []
-
-        def read() -> None:
-            try:
-                # frames_iter is untyped in types-docker; it yields (stream id, bytes) pairs.
-                for stream, data in frames_iter(sock, tty=False):  # type: ignore[no-untyped-call]
-                    chunks.setdefault(stream, []).append(data)
-            except OSError as exc:  # a read timeout: the command stayed silent too long
-                failure.append(exc)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            if stdin is not None:
-                for block in _blocks(stdin):
-                    raw.sendall(block)
-                raw.shutdown(socket.SHUT_WR)  # EOF for the command's stdin
-            reader.join()
-        finally:
-            sock.close()
-        stdout, stderr = b"".join(chunks[1]), b"".join(chunks[2])
-        if failure:
-            raise EngineError(
-                "read a command's output",
-                f"silent for {self._exec_timeout:.0f}s ({failure[0]}); so far:\n"
-                + (stdout + stderr).decode(errors="replace"),
-            ) from failure[0]
-        return stdout, stderr
 
     # -- host images (HostImages) --------------------------------------------------------------
 
@@ -292,22 +254,12 @@ class DockerRuntime:
                 url = f"{api.base_url}/v{api.api_version}/images/{quote(ref, safe='')}/get"
                 response = api.get(url, params=params, stream=True)
                 response.raise_for_status()
-                stream: Iterator[bytes] = response.iter_content(_STDIN_CHUNK)
+                stream: Iterator[bytes] = response.iter_content(CHUNK)
             else:
-                stream = api.get_image(ref, chunk_size=_STDIN_CHUNK)
+                stream = api.get_image(ref, chunk_size=CHUNK)
             with dest.open("wb") as out:
                 for chunk in stream:
                     out.write(chunk)
-
-
-def _blocks(stdin: bytes | Path) -> Iterator[bytes]:
-    if isinstance(stdin, bytes):
-        for start in range(0, len(stdin), _STDIN_CHUNK):
-            yield stdin[start : start + _STDIN_CHUNK]
-        return
-    with stdin.open("rb") as handle:
-        while block := handle.read(_STDIN_CHUNK):
-            yield block
 
 
 def _role(value: str | None) -> Role:
