@@ -17,6 +17,9 @@ so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
     ├── WaitExpired (TimeoutError)            an internal wait ran out (translated for users)
     └── BuildError                            the node-image build failed (missing binary, go build)
 
+Apart from the tree, :class:`Interrupted` is a ``KeyboardInterrupt``: a termination signal turned
+into the same orderly unwinding as Ctrl-C (see ``signals.py``), never an error to catch.
+
 Errors carry their evidence: the failed command with its output, and the path of exported logs
 where there are some, but never a credential: command output is redacted. Foreign exceptions
 (docker, kubernetes) are translated at one boundary with ``raise ... from`` so the original stays
@@ -138,3 +141,7 @@ class PortForwardError(KindClusterError, ConnectionError):
 
 class ExistingClusterError(KindClusterError):
     """An operation that needs the cluster's node containers, refused in existing-cluster mode."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A termination signal arrived; the session unwinds and tears its clusters down."""

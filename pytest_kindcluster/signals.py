@@ -19,13 +19,11 @@ import threading
 from types import FrameType
 from typing import Any
 
+from pytest_kindcluster.errors import Interrupted
+
 log = logging.getLogger(__name__)
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP)
-
-
-class Interrupted(KeyboardInterrupt):
-    """A termination signal arrived; the session unwinds and tears its clusters down."""
 
 
 class TerminationHandler:

@@ -10,6 +10,8 @@ runtime and the builder may import ``docker``.
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -206,3 +208,17 @@ def test_the_builder_stays_beside_the_lifecycle(tmp_path: Path, builder_import: 
         files[f"{top}/__init__.py"] = ""
     pkg = make_package(tmp_path, files)
     assert upward_imports(graph(pkg)) == [f"nodeimage.build:1 (builder) imports {builder_import}"]
+
+
+def test_every_exception_class_is_defined_in_errors_py() -> None:
+    elsewhere = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        mod = module_name(path)
+        if mod == "__main__":
+            continue
+        module = importlib.import_module(f"{NAME}.{mod}" if mod != "__init__" else NAME)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            defined_here = obj.__module__ == module.__name__
+            if defined_here and issubclass(obj, BaseException) and mod != "errors":
+                elsewhere.append(f"{mod}.{obj.__name__}")
+    assert elsewhere == []
