@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pytest_kindcluster.config.containerd import parse_toml_patch
-from pytest_kindcluster.config.jsonpatch import PatchError, parse_json6902
+from pytest_kindcluster.config.json6902 import PatchError, parse_json6902
 from pytest_kindcluster.config.model import (
     DEFAULT_LISTEN_ADDRESS,
     Mount,

@@ -22,13 +22,13 @@ from typing import Any
 
 import yaml
 
-from pytest_kindcluster.config.jsonpatch import (
+from pytest_kindcluster.config.json6902 import (
     Operation,
     PatchError,
     apply_json6902,
-    merge_patch,
     parse_json6902,
 )
+from pytest_kindcluster.config.mergepatch import merge_patch
 from pytest_kindcluster.config.model import PatchJSON6902
 from pytest_kindcluster.config.validate import yaml_problem
 
@@ -180,5 +180,10 @@ def apply_kubeadm_patches(
                     doc = apply_json6902(doc, operations)
                 except PatchError as exc:
                     raise PatchError(f"JSON 6902 patch for {target.kind}: {exc}") from exc
+                if not isinstance(doc, dict):
+                    # `add` or `replace` at path "" can swap in any value; kubeadm needs a mapping.
+                    raise PatchError(
+                        f"JSON 6902 patch for {target.kind}: the document is no longer a mapping"
+                    )
         result.append(doc)
     return result

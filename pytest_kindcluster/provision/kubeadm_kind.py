@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_kindcluster.config import ClusterConfig, NodeConfig
-from pytest_kindcluster.config.jsonpatch import PatchError
+from pytest_kindcluster.config.json6902 import PatchError
 from pytest_kindcluster.config.patches import apply_kubeadm_patches
 from pytest_kindcluster.errors import ConfigError
 

@@ -10,7 +10,7 @@ from pytest_kindcluster import loadbalancer
 from pytest_kindcluster.concurrency import run_all
 from pytest_kindcluster.config.containerd import CONFIG_PATH as CONTAINERD_CONFIG
 from pytest_kindcluster.config.containerd import patch_containerd_config
-from pytest_kindcluster.config.jsonpatch import PatchError
+from pytest_kindcluster.config.json6902 import PatchError
 from pytest_kindcluster.errors import CommandFailed, ConfigError
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.nodes import wait_booted
