@@ -5,6 +5,7 @@ so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
 
     KindClusterError
     ├── ConfigError (ValueError)              bad settings, cluster YAML or arguments
+    ├── PatchError (ValueError)               a kind config patch that cannot be parsed or applied
     ├── RuntimeUnavailable (ConnectionError)  no container engine answers
     ├── EngineError                           the engine refused an operation (what, its message)
     ├── ImageError                            a node image is missing or is not a kind node image
@@ -39,6 +40,13 @@ class KindClusterError(Exception):
 
 class ConfigError(KindClusterError, ValueError):
     """Invalid configuration: options, ini values, cluster YAML or call arguments."""
+
+
+class PatchError(KindClusterError, ValueError):
+    """A patch (JSON 6902, merge or TOML) that cannot be parsed, or cannot be applied.
+
+    The config layer reports it as a ConfigError naming the field that holds the patch.
+    """
 
 
 class RuntimeUnavailable(KindClusterError, ConnectionError):

@@ -11,13 +11,11 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_kindcluster.config.jsonpatch import (
-    PatchError,
-    apply_json6902,
-    merge_patch,
-    parse_json6902,
-)
-from pytest_kindcluster.config.tomlwrite import dumps
+import tomli_w
+
+from pytest_kindcluster.config.json6902 import apply_json6902, parse_json6902
+from pytest_kindcluster.config.mergepatch import merge_patch
+from pytest_kindcluster.errors import PatchError
 
 CONFIG_PATH = "/etc/containerd/config.toml"
 
@@ -53,6 +51,16 @@ def patch_containerd_config(
     if not isinstance(config, dict):
         raise PatchError("the patches replaced containerd's config with a non-table value")
     try:
-        return dumps(config)
-    except TypeError as exc:
+        return tomli_w.dumps(_string_keys(config))
+    except (TypeError, ValueError) as exc:
         raise PatchError(f"the patched containerd config cannot be written as TOML: {exc}") from exc
+
+
+def _string_keys(value: Any) -> Any:
+    # A YAML JSON 6902 value can bring non-string keys (`value: {5000: x}`) that TOML cannot
+    # hold; as JSON, which is what kind reads, they would have been strings.
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value

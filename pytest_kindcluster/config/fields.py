@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pytest_kindcluster.config.containerd import parse_toml_patch
-from pytest_kindcluster.config.jsonpatch import PatchError, parse_json6902
+from pytest_kindcluster.config.json6902 import parse_json6902
 from pytest_kindcluster.config.model import (
     DEFAULT_LISTEN_ADDRESS,
     Mount,
@@ -32,6 +32,7 @@ from pytest_kindcluster.config.validate import (
     check_runtime_config,
     describe,
 )
+from pytest_kindcluster.errors import PatchError
 
 T = TypeVar("T")
 _PROPAGATIONS = ("None", "HostToContainer", "Bidirectional")

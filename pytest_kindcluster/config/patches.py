@@ -22,15 +22,11 @@ from typing import Any
 
 import yaml
 
-from pytest_kindcluster.config.jsonpatch import (
-    Operation,
-    PatchError,
-    apply_json6902,
-    merge_patch,
-    parse_json6902,
-)
+from pytest_kindcluster.config.json6902 import Operation, apply_json6902, parse_json6902
+from pytest_kindcluster.config.mergepatch import merge_patch
 from pytest_kindcluster.config.model import PatchJSON6902
 from pytest_kindcluster.config.validate import yaml_problem
+from pytest_kindcluster.errors import PatchError
 
 # The documents this plugin generates; a patch for any other kind would never apply.
 KUBEADM_KINDS = (
@@ -180,5 +176,10 @@ def apply_kubeadm_patches(
                     doc = apply_json6902(doc, operations)
                 except PatchError as exc:
                     raise PatchError(f"JSON 6902 patch for {target.kind}: {exc}") from exc
+                if not isinstance(doc, dict):
+                    # `add` or `replace` at path "" can swap in any value; kubeadm needs a mapping.
+                    raise PatchError(
+                        f"JSON 6902 patch for {target.kind}: the document is no longer a mapping"
+                    )
         result.append(doc)
     return result

@@ -94,7 +94,7 @@ def haproxy_version(rootfs: Path) -> str:
     if not version.startswith(HAPROXY_SERIES + "."):
         raise BuildError(
             f"Debian {DEBIAN_SUITE} ships haproxy {version}, but the image is tagged for the "
-            f"{HAPROXY_SERIES} series; update HAPROXY_SERIES in pytest_kindcluster/loadbalancer.py"
+            f"{HAPROXY_SERIES} series; update HAPROXY_SERIES in pytest_kindcluster/contract.py"
         )
     return version
 

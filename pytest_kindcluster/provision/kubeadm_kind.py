@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_kindcluster.config import ClusterConfig, NodeConfig
-from pytest_kindcluster.config.jsonpatch import PatchError
 from pytest_kindcluster.config.patches import apply_kubeadm_patches
-from pytest_kindcluster.errors import ConfigError
+from pytest_kindcluster.errors import ConfigError, PatchError
 
 
 def _add_args(section: dict[str, Any], key: str, values: dict[str, str], v1beta4: bool) -> None:

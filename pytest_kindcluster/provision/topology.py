@@ -9,8 +9,7 @@ import logging
 
 from pytest_kindcluster.config.containerd import CONFIG_PATH as CONTAINERD_CONFIG
 from pytest_kindcluster.config.containerd import patch_containerd_config
-from pytest_kindcluster.config.jsonpatch import PatchError
-from pytest_kindcluster.errors import CommandFailed, ConfigError
+from pytest_kindcluster.errors import CommandFailed, ConfigError, PatchError
 from pytest_kindcluster.provision import loadbalancer
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.nodes import wait_booted

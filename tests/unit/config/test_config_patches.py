@@ -8,18 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tomli_w import dumps
 
 from pytest_kindcluster.config.containerd import patch_containerd_config
-from pytest_kindcluster.config.jsonpatch import (
-    PatchError,
-    apply_json6902,
-    merge_patch,
-    parse_json6902,
-    parse_pointer,
-)
+from pytest_kindcluster.config.json6902 import apply_json6902, parse_json6902, parse_pointer
+from pytest_kindcluster.config.mergepatch import merge_patch
 from pytest_kindcluster.config.model import PatchJSON6902
 from pytest_kindcluster.config.patches import apply_kubeadm_patches, matches
-from pytest_kindcluster.config.tomlwrite import dumps
+from pytest_kindcluster.errors import PatchError
 from pytest_kindcluster.provision.loadbalancer import render_config
 
 NODE_CONTAINERD = (
@@ -48,6 +44,9 @@ def patch6902(doc: Any, text: str) -> Any:
         ({"a/b": 1, "m~n": 2}, '[{"op": "remove", "path": "/a~1b"}]', {"m~n": 2}),
         ({"a": 1}, '[{"op": "test", "path": "/a", "value": 1}]', {"a": 1}),
         ({"a": 1}, "- op: add\n  path: /b\n  value: {c: d}\n", {"a": 1, "b": {"c": "d"}}),
+        # kind reads a "~" that starts no escape as itself
+        ({"a~b": 1, "c": 2}, '[{"op": "remove", "path": "/a~b"}]', {"c": 2}),
+        ({"a": 1}, '[{"op": "replace", "path": "", "value": {"b": 2}}]', {"b": 2}),
     ],
 )
 def test_json6902_operations(doc: Any, patch: str, expected: Any) -> None:
@@ -66,6 +65,10 @@ def test_json6902_operations(doc: Any, patch: str, expected: Any) -> None:
         ({"a": 1}, '[{"op": "test", "path": "/a", "value": 2}]', "expected 2, found 1"),
         ({"a": {}}, '[{"op": "move", "from": "/a", "path": "/a/b"}]', "into a child"),
         ({"a": 1}, '[{"op": "add", "path": "/a/b", "value": 1}]', "not an object or array"),
+        # values compare as JSON, as in kind: true is not 1
+        ({"a": 1}, '[{"op": "test", "path": "/a", "value": true}]', "expected True, found 1"),
+        ({"a": 1}, '[{"op": "move", "from": "", "path": ""}]', "the whole document"),
+        ({"a": [1]}, '[{"op": "move", "from": "/a/0", "path": "/a/1"}]', r"range \(length 0"),
     ],
 )
 def test_json6902_failures_say_where(doc: Any, patch: str, error: str) -> None:
@@ -208,6 +211,12 @@ def test_multi_document_patch_and_order_merge_then_json6902() -> None:
     assert (cluster["x"], init["y"]) == (3, 2)
 
 
+def test_json6902_must_leave_a_kubeadm_document_a_mapping() -> None:
+    swap = PatchJSON6902(kind="ClusterConfiguration", patch="- {op: replace, path: '', value: []}")
+    with pytest.raises(PatchError, match="no longer a mapping"):
+        apply_kubeadm_patches([cluster_doc()], [], [swap])
+
+
 def test_json6902_failure_names_the_target() -> None:
     bad = PatchJSON6902(kind="ClusterConfiguration", patch="- op: remove\n  path: /nothing\n")
     with pytest.raises(PatchError, match=r"JSON 6902 patch for ClusterConfiguration: .*nothing"):
@@ -270,6 +279,12 @@ def test_containerd_json6902_after_merge() -> None:
     )
     out = patch_containerd_config(NODE_CONTAINERD.read_text(), [merge], [json6902])
     assert tomllib.loads(out)["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == "x"
+
+
+def test_containerd_json6902_value_keys_become_strings() -> None:
+    json6902 = "- op: add\n  path: /ports\n  value: {5000: {name: registry}}\n"
+    out = tomllib.loads(patch_containerd_config("version = 2\n", [], [json6902]))
+    assert out["ports"] == {"5000": {"name": "registry"}}
 
 
 def test_containerd_config_without_version_is_refused() -> None:
