@@ -26,7 +26,7 @@ command -v go >/dev/null || { echo "setup: Go >= 1.26 is needed to compile Kuber
 log "python virtualenv .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test,lint]'
+.venv/bin/python -m pip install -q -e '.[test,lint,ci]'
 
 log "kind CLI $KIND_VERSION (used by the proof test and the benchmark, never by the plugin)"
 kind_bin="$(go env GOPATH)/bin/kind"
