@@ -1,5 +1,5 @@
 # The two commands the README documents. Both start with the same idempotent set-up.
-.PHONY: setup examples test lint node-image proof
+.PHONY: setup examples test lint node-image proof floors ci
 
 setup:
 	bash scripts/setup.sh
@@ -18,6 +18,15 @@ lint:
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-# Everything: lint, unit and plugin tests, integration tests, and the kind-CLI proof.
+# Everything: lint, unit and plugin tests, integration tests, the installed wheel, the CI
+# recipes, and the kind-CLI proof.
 test: setup lint
 	.venv/bin/pytest -v --durations=15
+
+# The declared dependency range at both ends (tox.ini): fresh environments, so "newest" is
+# resolved again on every run.
+floors: setup
+	.venv/bin/tox run -e lowest,newest --recreate
+
+# What CI runs (.ci/run): the tests, the README's example suite, and the dependency floors.
+ci: test examples floors

@@ -38,6 +38,8 @@ RUN_ID_KEY = "kindcluster_run_id"
 SHARE_DIR_KEY = "kindcluster_share_dir"
 OWNER_PID_KEY = "kindcluster_owner_pid"
 MARKER = "cluster.json"
+# The name the controller-side hooks are registered under.
+XDIST_CONTROLLER = "kindcluster-xdist"
 # The run id of this pytest process, picked once in pytest_configure (received, on a worker).
 RUN_ID = pytest.StashKey[str]()
 
@@ -129,7 +131,8 @@ class XdistController:
         cluster (``@pytest.mark.kind_cluster``) has its own in a subdirectory.
         """
         try:
-            for marker in [self.share / MARKER, *sorted(self.share.glob(f"*/{MARKER}"))]:
+            self.load_reports()
+            for marker in self._markers():
                 self._finish(marker)
         finally:
             self._remove_leftovers()
@@ -147,15 +150,30 @@ class XdistController:
         except KindClusterError as exc:  # no engine now: the next run's reaper will do it
             progress.note(self.run_id, f"could not check for leftovers: {exc}")
 
+    def _markers(self) -> list[Path]:
+        """The created clusters: the default one's marker, then each marked cluster's."""
+        found = [self.share / MARKER, *sorted(self.share.glob(f"*/{MARKER}"))]
+        return [m for m in found if m.exists() and "error" not in json.loads(m.read_text())]
+
+    def load_reports(self) -> None:
+        """Each cluster's phases and time to ready, as the worker that made it recorded them.
+
+        Called again after the JUnit report has taken them; only the first call counts.
+        """
+        progress = self.config.stash[PROGRESS]
+        for marker in self._markers():
+            state = json.loads(marker.read_text())
+            report = progress.report_for(state["name"])
+            if report.ready_seconds is not None:
+                continue
+            report.timings = [PhaseTiming(**t) for t in state["timings"]]
+            report.ready_seconds = state["ready"]
+            report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
+
     def _finish(self, marker: Path) -> None:
-        if not marker.exists() or "error" in json.loads(marker.read_text()):
-            return
         state = json.loads(marker.read_text())
         settings = self.config.stash[SETTINGS]
         progress = self.config.stash[PROGRESS]
-        report = progress.report_for(state["name"])
-        report.timings = [PhaseTiming(**t) for t in state["timings"]]
-        report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
         failed = self.config.stash[FAILED_KIND_TESTS] > 0
         cluster = KindCluster(
             state["name"],

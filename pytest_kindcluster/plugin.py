@@ -7,9 +7,20 @@ from typing import Any
 
 import pytest
 
+# junitxml's report object; record_testsuite_property writes to the same one, but fixtures do
+# not exist on the xdist controller, which writes the report there.
+from _pytest.junitxml import xml_key
+
 from pytest_kindcluster import fixtures
+from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.reaper import sweep
-from pytest_kindcluster.coordination import RUN_ID, XdistController, run_id_for, worker_input
+from pytest_kindcluster.coordination import (
+    RUN_ID,
+    XDIST_CONTROLLER,
+    XdistController,
+    run_id_for,
+    worker_input,
+)
 from pytest_kindcluster.errors import ConfigError, KindClusterError
 from pytest_kindcluster.markers import (
     MARKED_REQUESTS,
@@ -62,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     distributing = getattr(config.option, "dist", "no") != "no"
     if distributing and worker_input(config) is None:
         # The xdist controller: hooks that only make sense there (DeferPlugin pattern).
-        config.pluginmanager.register(XdistController(config), "kindcluster-xdist")
+        config.pluginmanager.register(XdistController(config), XDIST_CONTROLLER)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -143,3 +154,33 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for report in progress.reports.values():
         for line in report.lines():
             terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """Keep each cluster's time to ready for the JUnit report, however the fixture made it."""
+    cluster = yield
+    made = isinstance(cluster, ClusterBase) and cluster.ready_seconds is not None
+    if fixturedef.argname == "kind_cluster" and made:
+        report = request.config.stash[PROGRESS].report_for(cluster.name)
+        report.ready_seconds = cluster.ready_seconds
+    return cluster
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Before ``--junitxml`` writes its file: each cluster's phases and time to ready as
+    properties of the test suite."""
+    config = session.config
+    xml = config.stash.get(xml_key, None)
+    progress = config.stash.get(PROGRESS, None)
+    if xml is None or progress is None:
+        return
+    controller = config.pluginmanager.get_plugin(XDIST_CONTROLLER)
+    if controller is not None:
+        controller.load_reports()  # the clusters the workers made
+    for report in progress.reports.values():
+        for name, value in report.junit_properties():
+            xml.add_global_property(name, value)

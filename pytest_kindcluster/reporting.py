@@ -21,11 +21,24 @@ class ClusterReport:
     name: str
     timings: list[PhaseTiming] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    ready_seconds: float | None = None
 
     def lines(self) -> list[str]:
         """Phases on one line, then the notes (ready time, kept, logs)."""
         out = [f"kind {self.name}: {format_timings(self.timings)}"] if self.timings else []
         return out + [f"kind {self.name}: {note}" for note in self.notes]
+
+    def junit_properties(self) -> list[tuple[str, str]]:
+        """``kind.<cluster>.phase.<phase>`` seconds, then ``kind.<cluster>.time_to_ready``.
+
+        Plain numbers, so a CI server can chart them; a failed phase is named separately.
+        """
+        prefix = f"kind.{self.name}"
+        props = [(f"{prefix}.phase.{t.name}", f"{t.seconds:.1f}") for t in self.timings]
+        props += [(f"{prefix}.failed_phase", t.name) for t in self.timings if not t.ok]
+        if self.ready_seconds is not None:
+            props.append((f"{prefix}.time_to_ready", f"{self.ready_seconds:.1f}"))
+        return props
 
 
 class TerminalProgress:

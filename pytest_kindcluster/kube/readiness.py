@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3.exceptions
 from kubernetes import client as k8s_client
@@ -37,16 +38,49 @@ Check = Callable[[k8s_client.ApiClient], CheckResult]
 
 def apiserver_readyz(api: k8s_client.ApiClient) -> CheckResult:
     """``/readyz``, which covers etcd and the apiserver's post-start hooks."""
-    method, url, headers, body, post = api.param_serialize(
-        "GET", "/readyz", query_params=[("verbose", "")], auth_settings=["BearerToken"]
-    )
-    response = api.call_api(method, url, headers, body, post, _request_timeout=REQUEST_TIMEOUT)
-    # The urllib3 response underneath; RESTResponse.read() is untyped.
-    text = bytes(response.response.data or b"").decode(errors="replace")
-    if response.status == 200:
+    status, text = _get_readyz(api)
+    if status == 200:
         return CheckResult(True, "ok")
     failing = [line.strip() for line in text.splitlines() if line.startswith("[-]")]
-    return CheckResult(False, f"HTTP {response.status}: {'; '.join(failing) or text[:200]}")
+    return CheckResult(False, f"HTTP {status}: {'; '.join(failing) or text[:200]}")
+
+
+def _get_readyz(api: k8s_client.ApiClient) -> tuple[int, str]:
+    """``GET /readyz?verbose`` with the client's own TLS and auth: (status, body).
+
+    /readyz has no generated API method. Clients from 37.0 on (regenerated with pydantic models)
+    split a raw call into ``param_serialize`` and ``call_api``; earlier ones take the path and
+    options in ``call_api`` and raise ``ApiException`` for any status outside 2xx.
+    """
+    query = [("verbose", "")]
+    if hasattr(api, "param_serialize"):
+        method, url, headers, body, post = api.param_serialize(
+            "GET", "/readyz", query_params=query, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(method, url, headers, body, post, _request_timeout=REQUEST_TIMEOUT)
+        # The urllib3 response underneath; RESTResponse.read() is untyped.
+        return response.status, _text(response.response.data)
+    legacy: Any = api  # the installed client's stubs describe only the new signature
+    try:
+        # Unparsed (_preload_content=False): the urllib3 response itself, on every version.
+        raw = legacy.call_api(
+            "/readyz",
+            "GET",
+            query_params=query,
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    except ApiException as exc:
+        if not exc.status:  # status 0: a TLS failure, no answer to read
+            raise
+        return exc.status, _text(exc.body)
+    return raw.status, _text(raw.data)
+
+
+def _text(body: bytes | str | None) -> str:
+    return body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
 
 
 def make_nodes_ready(expected: int) -> Check:

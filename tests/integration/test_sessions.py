@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,9 @@ def test_xdist_workers_share_one_cluster_and_the_controller_deletes_it(
 ) -> None:
     name = unique("it-xdist")
     monkeypatch.setenv("KIND_XDIST_RECORD_DIR", str(tmp_path))
-    result = run_session(pytester, "xdist_shared.py", f"--kind-name={name}", "-n", "2")
+    result = run_session(
+        pytester, "xdist_shared.py", f"--kind-name={name}", "-n", "2", "--junitxml=report.xml"
+    )
     result.assert_outcomes(passed=4)
     records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
     assert len(records) == 4
@@ -146,6 +149,12 @@ def test_xdist_workers_share_one_cluster_and_the_controller_deletes_it(
             f"kind {name}: deleted",
         ]
     )
+    # The controller writes the JUnit report, with the phases the creating worker recorded.
+    suite = ET.parse(pytester.path / "report.xml").getroot().find("testsuite")
+    assert suite is not None
+    props = {p.get("name"): p.get("value") for p in suite.iterfind("properties/property")}
+    assert float(props[f"kind.{name}.time_to_ready"] or "0") > 0
+    assert float(props[f"kind.{name}.phase.kubeadm-init"] or "0") > 0
     assert leftovers(name) == {"containers": [], "volumes": []}
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import pytest
 from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from pytest_kindcluster.errors import ReadinessTimeout
-from pytest_kindcluster.kube.readiness import CheckResult, wait_ready
+from pytest_kindcluster.kube.readiness import CheckResult, apiserver_readyz, wait_ready
 
 # The checks below are stand-ins that never touch the client.
 NO_API = cast(k8s_client.ApiClient, None)
@@ -71,3 +75,71 @@ def test_programming_errors_in_a_check_are_not_swallowed() -> None:
     checks = {"a": sequence(KeyError("bug"))}
     with pytest.raises(KeyError):
         wait_ready(NO_API, expected_nodes=1, timeout=5, interval=0, checks=checks)
+
+
+class FakeApiserver(ThreadingHTTPServer):
+    """Answers ``/readyz`` on loopback the way kube-apiserver does, and records each request."""
+
+    status = 200
+    body = b"[+]ping ok\n[+]etcd ok\nreadyz check passed\n"
+    requests: list[tuple[str, str | None]]
+
+
+class ReadyzHandler(BaseHTTPRequestHandler):
+    server: FakeApiserver
+
+    def do_GET(self) -> None:
+        self.server.requests.append((self.path, self.headers.get("Authorization")))
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(self.server.body)))
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def apiserver() -> Iterator[tuple[FakeApiserver, k8s_client.ApiClient]]:
+    server = FakeApiserver(("127.0.0.1", 0), ReadyzHandler)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    # The library's own loader: where it puts a token differs between client generations.
+    configuration = k8s_client.Configuration()
+    load: Any = k8s_config.load_kube_config_from_dict
+    load(
+        {
+            "clusters": [
+                {"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+            ],
+            "users": [{"name": "u", "user": {"token": "s3cret"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        },
+        client_configuration=configuration,
+    )
+    with k8s_client.ApiClient(configuration) as api:
+        yield server, api
+    server.shutdown()
+    server.server_close()
+
+
+def test_readyz_goes_through_the_clients_auth_on_this_kubernetes_version(
+    apiserver: tuple[FakeApiserver, k8s_client.ApiClient],
+) -> None:
+    # A real HTTP round trip through whichever client generation is installed: tox's "lowest"
+    # environment runs this on the oldest kubernetes the package declares.
+    server, api = apiserver
+    assert apiserver_readyz(api) == CheckResult(True, "ok")
+    assert server.requests == [("/readyz?verbose=", "Bearer s3cret")]
+
+
+def test_readyz_failure_names_the_failing_checks(
+    apiserver: tuple[FakeApiserver, k8s_client.ApiClient],
+) -> None:
+    server, api = apiserver
+    server.status = 500
+    server.body = b"[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n"
+    assert apiserver_readyz(api) == CheckResult(False, "HTTP 500: [-]etcd failed: reason withheld")
