@@ -7,10 +7,6 @@ from typing import Any
 
 import pytest
 
-# junitxml's report object; record_testsuite_property writes to the same one, but fixtures do
-# not exist on the xdist controller, which writes the report there.
-from _pytest.junitxml import xml_key
-
 from pytest_kindcluster import fixtures
 from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.reaper import sweep
@@ -174,7 +170,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Before ``--junitxml`` writes its file: each cluster's phases and time to ready as
     properties of the test suite."""
     config = session.config
-    xml = config.stash.get(xml_key, None)
+    xml = junit_report(config)
     progress = config.stash.get(PROGRESS, None)
     if xml is None or progress is None:
         return
@@ -184,3 +180,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for report in progress.reports.values():
         for name, value in report.junit_properties():
             xml.add_global_property(name, value)
+
+
+def junit_report(config: pytest.Config) -> Any:
+    """``--junitxml``'s report object, or None without that option.
+
+    pytest registers it as a plugin; ``record_testsuite_property`` writes to the same object with
+    ``add_global_property``. That fixture cannot be used here: fixtures do not exist on the xdist
+    controller, which writes the report. Found by its method rather than imported from
+    ``_pytest``, whose modules are not a public API.
+    """
+    return next(
+        (p for p in config.pluginmanager.get_plugins() if hasattr(p, "add_global_property")),
+        None,
+    )
