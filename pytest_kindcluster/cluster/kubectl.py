@@ -82,6 +82,8 @@ def run(
 
     The environment is the caller's (exec credential plugins need ``PATH`` and ``HOME``) with
     ``KUBECONFIG`` pointing at the cluster's file, which an explicit ``--kubeconfig`` overrides.
+    kubectl's discovery cache goes next to that file (``KUBECACHEDIR``), not into the user's
+    ``~/.kube/cache``, unless the caller set ``KUBECACHEDIR`` already.
     """
     argv = [str(kubectl), *args]
     data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -91,7 +93,12 @@ def run(
             input=data,
             stdin=subprocess.DEVNULL if data is None else None,
             capture_output=True,
-            env={**os.environ, **(env or {}), "KUBECONFIG": str(kubeconfig)},
+            env={
+                "KUBECACHEDIR": str(kubeconfig.parent / "cache"),
+                **os.environ,
+                **(env or {}),
+                "KUBECONFIG": str(kubeconfig),
+            },
             timeout=timeout,
             check=False,
         )

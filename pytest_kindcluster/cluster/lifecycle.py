@@ -317,7 +317,8 @@ class KindCluster(ClusterBase):
             shutil.rmtree(self.kubeconfig_path.parent, ignore_errors=True)
         else:
             self.kubeconfig_path.unlink(missing_ok=True)
-            shutil.rmtree(self.kubeconfig_path.parent / "certs", ignore_errors=True)
+            for made in ("certs", "cache"):  # the loader's certificates, kubectl's cache
+                shutil.rmtree(self.kubeconfig_path.parent / made, ignore_errors=True)
         # Kept clusters keep their kubeconfig; once the cluster is gone, so are those files.
         # mkdtemp's random suffix has no "-", which tells "demo-x1y2" from cluster "demo-2"'s.
         prefix = f"{KUBECONFIG_DIR_PREFIX}{self.name}-"

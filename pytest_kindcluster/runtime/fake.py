@@ -92,6 +92,7 @@ FAKE_KUBECTL = b"""#!/bin/sh
 [ "$1" = fail ] && { echo "error: told to fail" >&2; exit 3; }
 echo "args: $*"
 echo "KUBECONFIG=$KUBECONFIG"
+echo "KUBECACHEDIR=$KUBECACHEDIR"
 echo "cwd: $(pwd)"
 echo "stdin: $(cat)"
 """

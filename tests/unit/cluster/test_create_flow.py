@@ -272,6 +272,7 @@ def test_kubectl_runs_the_node_images_kubectl_on_the_host_like_a_host_kubectl(
     out = cluster.kubectl("apply", "-f", "deploy.yaml")  # a host path, relative to the cwd
     assert "args: apply -f deploy.yaml" in out
     assert f"KUBECONFIG={cluster.kubeconfig_path}" in out
+    assert f"KUBECACHEDIR={cluster.kubeconfig_path.parent / 'cache'}" in out  # not ~/.kube
     assert f"cwd: {tmp_path}" in out
     assert "stdin: kind: Inline" in cluster.kubectl("apply", "-f", "-", stdin="kind: Inline\n")
     assert "stdin: pytest-kind" in cluster.kubectl("apply", "-f", "-", input="pytest-kind")
