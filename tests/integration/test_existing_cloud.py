@@ -225,6 +225,7 @@ def test_kubectl_runs_on_the_host_and_exec_in_node_inside(
 ) -> None:
     assert shutil.which("kubectl") is None  # the point: no kubectl on this host
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     Path("cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-host, namespace: default}\n"
         "data: {where: host-file}\n"
@@ -232,6 +233,9 @@ def test_kubectl_runs_on_the_host_and_exec_in_node_inside(
     cluster.kubectl("apply", "-f", "cm.yaml")  # a host path, relative to the cwd
     jsonpath = "jsonpath={.data.where}"
     assert cluster.kubectl("get", "configmap", "from-host", "-o", jsonpath) == "host-file"
+    # kubectl's discovery cache went next to the private kubeconfig, not into ~/.kube.
+    assert (cluster.kubeconfig_path.parent / "cache").is_dir()
+    assert not (tmp_path / "home" / ".kube").exists()
     cluster.kubectl("create", "configmap", "from-stdin", "--from-file=where=/dev/stdin",
                     stdin="stdin")  # fmt: skip
     assert cluster.kubectl("get", "configmap", "from-stdin", "-o", jsonpath) == "stdin"
