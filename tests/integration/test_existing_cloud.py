@@ -223,7 +223,9 @@ def test_kubectl_runs_on_the_host_and_exec_in_node_inside(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert shutil.which("kubectl") is None  # the point: no kubectl on this host
+    # The point: no kubectl on the host (this machine may have one: hide it).
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert shutil.which("kubectl") is None
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     Path("cm.yaml").write_text(

@@ -47,7 +47,7 @@ def copy_from_image(client: docker.DockerClient, ref: str, path: str, dest: Path
     try:
         return _copy(api, container, ref, path, dest)
     finally:
-        with suppress(docker.errors.NotFound), engine_errors(f"remove probe of {ref!r}"):
+        with engine_errors(f"remove probe of {ref!r}"), suppress(docker.errors.NotFound):
             api.remove_container(container, v=True, force=True)
 
 

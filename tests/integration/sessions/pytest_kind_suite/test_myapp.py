@@ -31,7 +31,10 @@ def test_kubectl_version(kind_cluster):
 
 
 def test_port_forward_with_kubectl_style_namespace_args(kind_cluster):
-    with kind_cluster.port_forward("service/kubernetes", 443, "-n", "default") as port:
+    kind_cluster.load_docker_image("pytest-kind-style/myapp:dev")
+    kind_cluster.kubectl("apply", "-f", "deployment.yaml")
+    kind_cluster.kubectl("rollout", "status", "deployment/myapp", "--timeout=120s")
+    with kind_cluster.port_forward("service/myapp", 80, "-n", "default") as port:
         s = socket.socket()
         try:
             s.connect(("127.0.0.1", port))
