@@ -3,7 +3,8 @@
 kind's ``--wait`` checks only the control-plane node and only warns on timeout; users bolt on
 waits for workers and CoreDNS (kueue PR 9081, podman-desktop PR 14532). Here every check must
 pass in the same round, and running out of time raises :class:`ReadinessTimeout` carrying the
-last observed state of each check. This is the only module that catches ``ApiException``.
+last observed state of each check. An existing cluster gets read-only checks instead
+(:func:`existing_checks`), where what its credentials may not read is reported, not failed.
 """
 
 from __future__ import annotations
