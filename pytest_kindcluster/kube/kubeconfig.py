@@ -112,7 +112,28 @@ def api_client(
         # A failed exec plugin is only logged by the loader, which then goes on without
         # credentials; every request would fail later with a puzzling 401 or 403.
         raise ConfigError(f"cannot use kubeconfig {path}{which}: {'; '.join(logged)}")
+    _trim_token(configuration)
     return k8s_client.ApiClient(configuration)
+
+
+def _trim_token(configuration: Any) -> None:
+    """Trim the bearer token as client-go does (``kubectl create token > file`` ends in a newline).
+
+    The loader sends a ``tokenFile``'s content as it is, and a header value with a newline is
+    refused by ``http.client``. The loader re-sets the token before each request (its refresh
+    hook, typed as always None in the client's stubs), so the trim wraps that hook too.
+    """
+    refresh = configuration.refresh_api_key_hook
+
+    def trimmed(conf: Any) -> None:
+        if refresh is not None:
+            refresh(conf)
+        token = conf.api_key.get("BearerToken")
+        if isinstance(token, str):
+            conf.api_key["BearerToken"] = token.strip()
+
+    trimmed(configuration)
+    configuration.refresh_api_key_hook = trimmed
 
 
 @contextmanager

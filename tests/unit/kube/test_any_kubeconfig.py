@@ -32,7 +32,7 @@ echo '{"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCreden
 def cloud_kubeconfig(root: Path) -> Path:
     """Two contexts named the way GKE and EKS name them; a token file, an exec plugin."""
     (root / "ca.crt").write_text("a CA\n")
-    (root / "token").write_text("token-from-file")
+    (root / "token").write_text("token-from-file\n")  # as `kubectl create token > token`
     (root / "bin").mkdir()
     (root / "bin" / "get-token").write_text(EXEC_TOKEN_SCRIPT)
     (root / "bin" / "get-token").chmod(0o755)
@@ -98,6 +98,9 @@ def test_a_token_file_context_with_a_proxy_writes_nothing_next_to_the_kubeconfig
     try:
         assert api.configuration.host == "https://127.0.0.1:1"
         assert bearer(api) == "Bearer token-from-file"
+        # Also after the loader's refresh hook, which runs before every request.
+        auth = api.configuration.auth_settings()["BearerToken"]
+        assert auth["value"] == "Bearer token-from-file"
         assert api.configuration.ssl_ca_cert == str(home / "ca.crt")
         assert api.configuration.proxy == "http://proxy.invalid:3128"
     finally:
