@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from pytest_kindcluster.cluster.existing import ExistingCluster
 from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import (
     BuildError,
+    ClusterUnreachable,
     CommandFailed,
     ConfigError,
     EngineError,
+    ExistingClusterError,
     ImageError,
     KindClusterError,
     ProvisionError,
@@ -30,9 +33,12 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "DEFAULT_NODE_IMAGE",
     "BuildError",
+    "ClusterUnreachable",
     "CommandFailed",
     "ConfigError",
     "EngineError",
+    "ExistingCluster",
+    "ExistingClusterError",
     "ImageError",
     "KindCluster",
     "KindClusterError",

@@ -13,7 +13,8 @@ so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
     ├── ProvisionError                        a create step failed; carries the step and logs path
     ├── ReadinessTimeout (TimeoutError)       the cluster never became usable; last state per check
     ├── ClusterDown                           a node container stopped mid-session; logs path
-    ├── ExistingClusterError                  needs node containers an existing cluster lacks
+    ├── ExistingClusterError                  existing-cluster mode cannot do it; no kubectl
+    ├── ClusterUnreachable (ConnectionError)  an existing cluster's apiserver does not answer
     ├── PortForwardError (ConnectionError)    no pod or ready backend to forward to
     ├── WaitExpired (TimeoutError)            an internal wait ran out (translated for users)
     └── BuildError                            the node-image build failed (missing binary, go build)
@@ -148,7 +149,16 @@ class PortForwardError(KindClusterError, ConnectionError):
 
 
 class ExistingClusterError(KindClusterError):
-    """An operation that needs the cluster's node containers, refused in existing-cluster mode."""
+    """Existing-cluster mode cannot do this: node containers it lacks, or no kubectl to run."""
+
+
+class ClusterUnreachable(KindClusterError, ConnectionError):
+    """The apiserver of an existing cluster cannot be reached, or rejects the credentials."""
+
+    def __init__(self, server: str, reason: str) -> None:
+        self.server = server
+        self.reason = reason
+        super().__init__(f"cannot reach the apiserver at {server}: {reason}")
 
 
 class Interrupted(KeyboardInterrupt):

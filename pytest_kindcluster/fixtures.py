@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s_client
 
+from pytest_kindcluster.cluster import namespaces as test_namespaces
 from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.existing import ExistingCluster
 from pytest_kindcluster.cluster.health import NodeWatch
 from pytest_kindcluster.cluster.lifecycle import KindCluster
+from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.coordination import (
     RUN_ID,
     owner_pid,
@@ -21,8 +22,8 @@ from pytest_kindcluster.coordination import (
     shared_cluster,
     worker_input,
 )
-from pytest_kindcluster.errors import ClusterDown, ConfigError
-from pytest_kindcluster.kube import readiness
+from pytest_kindcluster.errors import ClusterDown, ConfigError, RuntimeUnavailable
+from pytest_kindcluster.kube import namespaces, readiness
 from pytest_kindcluster.markers import MARKED_REQUESTS, ClusterRequest
 from pytest_kindcluster.reporting import PROGRESS
 from pytest_kindcluster.runtime import connect_engine
@@ -32,6 +33,8 @@ from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings
 # The session's marked clusters, by name (default cluster apart).
 MARKED_CLUSTERS = pytest.StashKey[dict[str, KindCluster]]()
 NODE_WATCHES = pytest.StashKey[dict[str, NodeWatch]]()
+# Clusters whose namespace leftovers this session has swept already.
+SWEPT = pytest.StashKey[set[str]]()
 
 # Seconds a worker waits for another worker to finish creating the cluster, on top of the
 # readiness budget: node creation and kubeadm take about a minute on a small machine.
@@ -55,9 +58,7 @@ def kind_runtime() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(
-    request: pytest.FixtureRequest, kind_settings: Settings, kind_runtime: Engine
-) -> Iterator[ClusterBase]:
+def kind_cluster(request: pytest.FixtureRequest, kind_settings: Settings) -> Iterator[ClusterBase]:
     """A ready cluster for the session (pytest-kind's name and API); deleted afterwards.
 
     Ready means /readyz, every node Ready, CoreDNS available and the default ServiceAccount
@@ -74,10 +75,19 @@ def kind_cluster(
                 f"{marked.origin}: @pytest.mark.kind_cluster asks for its own cluster, but "
                 "--kind-kubeconfig runs against an existing one and creates none"
             )
-        existing = ExistingCluster(s.kubeconfig, timeout=s.timeout, progress=progress).create()
+        existing = ExistingCluster(
+            s.kubeconfig,
+            context=s.context,
+            timeout=s.timeout,
+            progress=progress,
+            images=optional_engine(request),
+            image=s.image,
+        ).create()
         yield existing
         existing.close()
         return
+    # Requested here, not as an argument: an existing cluster needs no engine at all.
+    kind_runtime: Engine = request.getfixturevalue("kind_runtime")
     share = share_dir(request.config)
     name = marked.name if marked else s.name
     config = marked.config if marked else s.cluster_config
@@ -126,6 +136,15 @@ def kind_cluster(
     yield cluster
     failed = request.config.stash[FAILED_KIND_TESTS] > 0
     cluster.close(failed=failed, export_logs=s.export_logs_after(failed))
+
+
+def optional_engine(request: pytest.FixtureRequest) -> Engine | None:
+    """``kind_runtime`` if an engine answers: only for the kubectl of the default node image."""
+    try:
+        engine: Engine = request.getfixturevalue("kind_runtime")
+    except RuntimeUnavailable:
+        return None
+    return engine
 
 
 def any_marked(config: pytest.Config) -> bool:
@@ -184,21 +203,26 @@ def kind_client(kind_cluster: ClusterBase) -> Any:
 
 
 @pytest.fixture
-def kind_namespace(request: pytest.FixtureRequest, kind_client: Any) -> Iterator[str]:
-    """The name of a fresh namespace (with its default ServiceAccount), deleted after the test."""
+def kind_namespace(
+    request: pytest.FixtureRequest, kind_cluster: ClusterBase, kind_client: Any
+) -> Iterator[str]:
+    """The name of a fresh namespace (with its default ServiceAccount), deleted after the test.
+
+    It needs only the right to create and delete namespaces. The first one of a session on a
+    cluster also deletes the namespaces crashed runs left there (see ``cluster/namespaces.py``).
+    """
+    swept = request.config.stash.setdefault(SWEPT, set())
+    if kind_cluster.name not in swept:
+        swept.add(kind_cluster.name)
+        found = test_namespaces.sweep(kind_client, request.config.stash[RUN_ID])
+        for line in found.lines():
+            request.config.stash[PROGRESS].note(kind_cluster.name, line)
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{slug or 'test'}-{secrets.token_hex(3)}"
-    core = k8s_client.CoreV1Api(kind_client)
-    core.create_namespace(
-        k8s_client.V1Namespace(
-            metadata=k8s_client.V1ObjectMeta(
-                name=name, labels={"app.kubernetes.io/managed-by": "pytest-kindcluster"}
-            )
-        )
-    )
+    owner = Owner.of(owner_pid(request.config))
+    labels, annotations = test_namespaces.metadata(owner, request.config.stash[RUN_ID])
+    namespaces.create(kind_client, name, labels, annotations)
     # Pods are refused until the namespace's default ServiceAccount exists.
     readiness.wait_service_account(kind_client, name, timeout=60)
     yield name
-    # The test may have deleted it already; deleting a missing namespace would fail teardown.
-    if core.list_namespace(field_selector=f"metadata.name={name}").items:
-        core.delete_namespace(name, propagation_policy="Background")
+    namespaces.delete(kind_client, name)  # already gone (the test deleted it) is fine

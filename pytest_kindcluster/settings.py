@@ -21,6 +21,7 @@ from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.config.validate import validate_cluster_name
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import ConfigError
+from pytest_kindcluster.kube.kubeconfig import check_context
 
 REUSE_DEFAULT_NAME = "pytest-kindcluster"
 
@@ -101,6 +102,13 @@ OPTIONS: tuple[Option, ...] = (
         Path,
         "PATH",
     ),
+    Option(
+        "context",
+        "the --kind-kubeconfig context to use (default: its current-context)",
+        None,
+        str,
+        "NAME",
+    ),
 )
 # Options that name files: relative to where pytest was invoked (CLI) or to the rootdir (ini).
 _PATH_OPTIONS = ("logs_dir", "config", "kubeconfig")
@@ -136,6 +144,7 @@ class Settings:
     sources: Mapping[str, str]
     config: Path | None = None
     kubeconfig: Path | None = None
+    context: str | None = None
     #: the loaded --kind-config file (validated before any container exists)
     cluster_config: ClusterConfig | None = None
 
@@ -202,6 +211,7 @@ class Settings:
             shown["config"] = self.config
         if self.kubeconfig:
             shown["kubeconfig"] = f"{self.kubeconfig} (existing cluster)"
+            shown["context"] = self.context or "its current-context"
         parts = [f"{field}={value} ({self.sources[field]})" for field, value in shown.items()]
         return ["kindcluster: " + ", ".join(parts[:2]), "kindcluster: " + ", ".join(parts[2:])]
 
@@ -226,6 +236,13 @@ def _check_cluster_options(values: Mapping[str, Any], sources: Mapping[str, str]
             problems.append(
                 "--kind-kubeconfig uses an existing cluster; --kind-config cannot apply"
             )
+        elif path.is_file():
+            try:
+                check_context(path, values.get("context"))
+            except ConfigError as exc:
+                problems.append(f"--kind-kubeconfig: {exc}")
+    elif values.get("context") is not None:
+        problems.append("--kind-context picks a context of --kind-kubeconfig, which is not set")
     return problems
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from pytest_kindcluster.cluster import kubectl as host_kubectl
 from pytest_kindcluster.kube.manifests import manifest_text
 from pytest_kindcluster.kube.portforward import namespace_from_args, port_forward
 
@@ -52,9 +53,41 @@ class ClusterBase(ABC):
     def close(self, *, failed: bool = False, export_logs: bool | None = None) -> None:
         """End of use: what happens to the cluster depends on who made it."""
 
+    @property
     @abstractmethod
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        """Run kubectl against the cluster and return its stdout."""
+    def kubectl_path(self) -> Path:
+        """A kubectl binary for this host (pytest-kind's attribute), found on first use."""
+
+    @property
+    def api(self) -> Any:
+        """pytest-kind's pykube client has no counterpart here: a clear AttributeError."""
+        raise AttributeError(
+            "pytest-kind's .api is a pykube HTTPClient; pytest-kindcluster gives a kubernetes "
+            "ApiClient as .api_client (and the kind_client fixture)"
+        )
+
+    def kubectl(
+        self,
+        *args: str,
+        stdin: str | bytes | None = None,
+        input: str | bytes | None = None,  # subprocess's (and pytest-kind's) name
+        timeout: float | None = None,
+    ) -> str:
+        """Run kubectl on the host against this cluster and return its stdout.
+
+        It runs in the current directory with ``KUBECONFIG`` set to :attr:`kubeconfig_path`,
+        so host paths work (``kubectl("apply", "-f", "deploy.yaml")``). ``stdin`` (or
+        ``input``, pytest-kind's keyword) is fed to it. A non-zero exit raises
+        :class:`CommandFailed` with the output.
+        """
+        data = stdin if stdin is not None else input
+        return host_kubectl.run(
+            self.kubectl_path, self.kubeconfig_path, args, stdin=data, timeout=timeout
+        )
+
+    @abstractmethod
+    def exec_in_node(self, *argv: str, node: str | None = None, stdin: str | None = None) -> str:
+        """Run a command inside a node container (the control plane by default); its stdout."""
 
     @abstractmethod
     def load_docker_image(self, image: str) -> list[str]:

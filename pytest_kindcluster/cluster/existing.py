@@ -1,81 +1,154 @@
 """Existing-cluster mode (``--kind-kubeconfig``): the same fixtures on a cluster made elsewhere.
 
-Nothing is created or deleted: ``create()`` only connects and checks readiness, and ``close()``
-only disconnects. What needs the node containers (loading images, kubectl inside a node, log
-export) cannot work on nodes that may be remote, so it fails with a clear error instead.
+Any kubeconfig works: GKE, EKS, AKS or on-premises contexts with tokens, token files, exec
+plugins or certificates, through the kubernetes library's own loader. Nothing is created or
+deleted, and nothing is written next to the user's kubeconfig. What the session needs of its own
+lives in one private directory (mode 0700) that ``close()`` removes: a copy of the chosen context
+for kubectl (:attr:`kubeconfig_path`) and the certificate files the loader writes for inline data.
+A run killed before ``close()`` leaves that directory behind; the next run removes it.
+
+Readiness is read-only: ``/readyz`` plus whatever else the credentials may read, each reported;
+a check they may not make is reported as forbidden, not failed. Loading images, running commands
+in nodes and exporting node logs need the node containers, which are not ours here, so they fail
+with a clear error.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
-from kubernetes import client as k8s
-
+from pytest_kindcluster.cluster import kubectl as host_kubectl
 from pytest_kindcluster.cluster.base import ClusterBase
-from pytest_kindcluster.errors import ConfigError, ExistingClusterError, KindClusterError
+from pytest_kindcluster.cluster.ownership import Owner, OwnerState
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.errors import (
+    ConfigError,
+    ExistingClusterError,
+    KindClusterError,
+    RuntimeUnavailable,
+)
 from pytest_kindcluster.kube import kubeconfig as kubeconfigs
 from pytest_kindcluster.kube import readiness
+from pytest_kindcluster.runtime import connect_engine
+from pytest_kindcluster.runtime.base import HostImages
 from pytest_kindcluster.util.progress import LogProgress, Progress
 
+# Private directories in the temp dir: <prefix><owner pid>-<owner start>-<random>.
+PRIVATE_DIR_PREFIX = "kindcluster-existing-"
 
-def cluster_name(path: Path) -> str:
-    """The cluster's name from the kubeconfig's current context (``kind-`` prefix dropped)."""
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read kubeconfig {path}: {exc}") from exc
-    current = doc.get("current-context") or ""
-    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
-    cluster = str(contexts.get(current, {}).get("cluster") or current or "existing")
-    return cluster.removeprefix("kind-")
+
+def display_name(cluster: str) -> str:
+    """The name shown for a cluster: kind's ``kind-`` prefix dropped, otherwise as it is.
+
+    Never validated as a kind name: ``gke_proj_zone_name`` and ``arn:aws:eks:...:cluster/x``
+    are names too.
+    """
+    return cluster.removeprefix("kind-") or "existing"
 
 
 class ExistingCluster(ClusterBase):
     """A cluster this process did not make and must not change; see the module docstring."""
 
     def __init__(
-        self, kubeconfig: Path, *, timeout: float = 300.0, progress: Progress | None = None
+        self,
+        kubeconfig: Path,
+        *,
+        context: str | None = None,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        images: HostImages | None = None,
+        image: str = DEFAULT_NODE_IMAGE,
     ) -> None:
+        self.source = kubeconfig
+        self.context = kubeconfigs.check_context(kubeconfig, context)
+        doc = kubeconfigs.minify(kubeconfig, self.context)
+        self._minified = doc
+        self._name = display_name(str(doc["contexts"][0].get("context", {}).get("cluster", "")))
+        #: Until ``create()``, the user's file; then the private copy of the chosen context.
         self.kubeconfig_path = kubeconfig
         self.timeout = timeout
-        self._name = cluster_name(kubeconfig)
         self._progress = progress or LogProgress()
+        self._images = images
+        self._image = image
         self._client: Any = None
+        self._dir: Path | None = None
+        self._kubectl: Path | None = None
+        #: Each readiness check's final state, as reported.
+        self.checks: dict[str, str] = {}
 
     @property
     def name(self) -> str:
-        """The cluster's name, from the kubeconfig's current context."""
+        """The cluster's name in the chosen context (``kind-`` prefix dropped)."""
         return self._name
 
     @property
     def api_client(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` from the given kubeconfig."""
+        """A ``kubernetes.client.ApiClient`` from the given kubeconfig and context."""
         if self._client is None:
             raise KindClusterError(f"cluster {self.name!r} is not connected; call create() first")
         return self._client
 
+    @property
+    def kubectl_path(self) -> Path:
+        """The default node image's kubectl if the engine has it, else one on ``PATH``."""
+        if self._kubectl is None:
+            images = self._images
+            if images is None:
+                with suppress(RuntimeUnavailable):  # no engine at all is fine here
+                    images = connect_engine()
+            self._kubectl = host_kubectl.require(images, self._image, ExistingClusterError)
+        return self._kubectl
+
     def create(self, config_file: str | os.PathLike[str] | None = None) -> Self:
-        """Connect and wait for readiness (all four checks); nothing is created."""
+        """Connect and check readiness read-only; nothing is created in the cluster."""
         if config_file is not None:
             raise ConfigError("an existing cluster cannot be created from a kind config file")
         started = time.monotonic()
-        self._client = kubeconfigs.api_client(self.kubeconfig_path)
-        nodes = len(k8s.CoreV1Api(self._client).list_node().items)
-        readiness.wait_ready(self._client, expected_nodes=nodes, timeout=self.timeout)
+        remove_stale_private_dirs()
+        owner = Owner.of()
+        self._dir = Path(
+            tempfile.mkdtemp(prefix=f"{PRIVATE_DIR_PREFIX}{owner.pid}-{owner.started or 0}-")
+        )
+        try:
+            self.kubeconfig_path = kubeconfigs.write_private(
+                self._dir / "kubeconfig", self._minified
+            )
+            self._client = kubeconfigs.api_client(
+                self.source, context=self.context, temp_dir=self._dir / "certs"
+            )
+            readiness.probe_apiserver(self._client)
+            readiness.wait_ready(
+                self._client,
+                expected_nodes=0,
+                timeout=self.timeout,
+                checks=readiness.existing_checks(),
+                forbidden_ok=True,
+                last_state=self.checks,
+            )
+        except BaseException:
+            self._forget()
+            raise
         self.reused = True
         self.ready_seconds = time.monotonic() - started
-        self._progress.note(self.name, f"existing cluster ready in {self.ready_seconds:.1f}s")
+        for check, state in self.checks.items():
+            self._progress.note(self.name, f"{check}: {state}")
+        self._progress.note(
+            self.name,
+            f"existing cluster (context {self.context}) ready in {self.ready_seconds:.1f}s",
+        )
         return self
 
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        """Refused: this plugin runs kubectl inside a node container, which is not ours here."""
+    def exec_in_node(self, *argv: str, node: str | None = None, stdin: str | None = None) -> str:
+        """Refused: an existing cluster's nodes are not containers of ours."""
         raise ExistingClusterError(
-            "kubectl runs inside a node container, and an existing cluster's nodes are not "
-            "ours to use; use kind_client (the kubernetes API) instead"
+            "cannot run commands in the nodes of an existing cluster (--kind-kubeconfig): "
+            "they are not containers of this engine; use kubectl() or kind_client"
         )
 
     def load_docker_image(self, image: str) -> list[str]:
@@ -90,12 +163,34 @@ class ExistingCluster(ClusterBase):
         raise ExistingClusterError("logs of an existing cluster's nodes cannot be exported")
 
     def detach(self) -> None:
-        """Close the API client."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the API client and remove the private directory."""
+        self._forget()
 
     def close(self, *, failed: bool = False, export_logs: bool | None = None) -> None:
         """End of use: disconnect; the cluster stays as it was."""
         self.detach()
         self._progress.note(self.name, "existing cluster left as it is")
+
+    def _forget(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        self.kubeconfig_path = self.source
+
+
+def remove_stale_private_dirs() -> list[Path]:
+    """Remove the private directories of runs on this host whose process is gone."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{PRIVATE_DIR_PREFIX}*"):
+        pid, _, rest = path.name.removeprefix(PRIVATE_DIR_PREFIX).partition("-")
+        started = rest.rpartition("-")[0]
+        if not pid.isdigit():
+            continue
+        owner = Owner(Owner.of().host, int(pid), "" if started == "0" else started)
+        if owner.state() is OwnerState.GONE:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_kindcluster.cluster import kubectl as host_kubectl
 from pytest_kindcluster.cluster import logs
 from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.image_load import load_image
@@ -31,12 +32,12 @@ from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import (
     ConfigError,
+    ImageError,
     KindClusterError,
     ReadinessTimeout,
 )
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
 from pytest_kindcluster.provision.access import export_kubeconfig, wait_cluster_ready
-from pytest_kindcluster.provision.kubeadm import kubectl_argv
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.runtime.base import (
     HostImages,
@@ -93,6 +94,7 @@ class KindCluster(ClusterBase):
             Path(tempfile.mkdtemp(prefix=f"{KUBECONFIG_DIR_PREFIX}{name}-")) / "kubeconfig"
         )
         self._ctx: StepContext | None = None
+        self._kubectl: Path | None = None
         #: True when ``create()`` attached to an existing cluster instead of making one.
         self.reused = False
         #: Seconds from the start of ``create()`` until every readiness check passed.
@@ -125,14 +127,25 @@ class KindCluster(ClusterBase):
         """When each readiness check first passed, in seconds into the ``ready`` phase."""
         return dict(self._ctx.checks_passed) if self._ctx else {}
 
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        """Run kubectl inside the control-plane node and return its stdout.
+    @property
+    def kubectl_path(self) -> Path:
+        """The node image's own kubectl, copied out once and cached by image ID (else PATH's)."""
+        if self._kubectl is None:
+            image = self.spec.cluster_config.control_planes[0].image or self.spec.image
+            images = (self._ctx or self._new_context()).images
+            self._kubectl = host_kubectl.require(images, image, ImageError)
+        return self._kubectl
 
-        No kubectl is needed on the host. Raises :class:`CommandFailed` (with the output) on a
-        non-zero exit.
+    def exec_in_node(self, *argv: str, node: str | None = None, stdin: str | None = None) -> str:
+        """Run ``argv`` inside a node (the control plane unless ``node`` names another).
+
+        Control planes have ``KUBECONFIG=/etc/kubernetes/admin.conf``, so ``exec_in_node(
+        "kubectl", ...)`` works there even when this host cannot reach the published apiserver
+        port (a remote engine). Raises :class:`CommandFailed` on a non-zero exit.
         """
-        node = self._context().control_plane
-        return node.exec(*kubectl_argv(*args), stdin=stdin).stdout
+        ctx = self._context()
+        target = ctx.control_plane if node is None else ctx.node(node)
+        return target.exec(*argv, stdin=stdin).stdout
 
     def load_docker_image(self, image: str) -> list[str]:
         """Copy a host image into every node that lacks it; returns the nodes it was loaded on."""
@@ -304,7 +317,8 @@ class KindCluster(ClusterBase):
             shutil.rmtree(self.kubeconfig_path.parent, ignore_errors=True)
         else:
             self.kubeconfig_path.unlink(missing_ok=True)
-            shutil.rmtree(self.kubeconfig_path.parent / "certs", ignore_errors=True)
+            for made in ("certs", "cache"):  # the loader's certificates, kubectl's cache
+                shutil.rmtree(self.kubeconfig_path.parent / made, ignore_errors=True)
         # Kept clusters keep their kubeconfig; once the cluster is gone, so are those files.
         # mkdtemp's random suffix has no "-", which tells "demo-x1y2" from cluster "demo-2"'s.
         prefix = f"{KUBECONFIG_DIR_PREFIX}{self.name}-"

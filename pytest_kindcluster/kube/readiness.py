@@ -3,7 +3,8 @@
 kind's ``--wait`` checks only the control-plane node and only warns on timeout; users bolt on
 waits for workers and CoreDNS (kueue PR 9081, podman-desktop PR 14532). Here every check must
 pass in the same round, and running out of time raises :class:`ReadinessTimeout` carrying the
-last observed state of each check. This is the only module that catches ``ApiException``.
+last observed state of each check. An existing cluster gets read-only checks instead
+(:func:`existing_checks`), where what its credentials may not read is reported, not failed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import urllib3.exceptions
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from pytest_kindcluster.errors import ReadinessTimeout, WaitExpired
+from pytest_kindcluster.errors import ClusterUnreachable, ReadinessTimeout, WaitExpired
 from pytest_kindcluster.util.waiting import wait_until
 
 # One slow answer must not eat the whole budget; the next round asks again.
@@ -31,6 +32,8 @@ class CheckResult:
 
     ok: bool
     state: str
+    #: Passed without checking anything: forbidden to these credentials, or not applicable.
+    skipped: bool = False
 
 
 Check = Callable[[k8s_client.ApiClient], CheckResult]
@@ -41,6 +44,8 @@ def apiserver_readyz(api: k8s_client.ApiClient) -> CheckResult:
     status, text = _get_readyz(api)
     if status == 200:
         return CheckResult(True, "ok")
+    if status == 403:
+        raise ApiException(status=403, reason="Forbidden")  # for forbidden_ok to see
     failing = [line.strip() for line in text.splitlines() if line.startswith("[-]")]
     return CheckResult(False, f"HTTP {status}: {'; '.join(failing) or text[:200]}")
 
@@ -83,8 +88,8 @@ def _text(body: bytes | str | None) -> str:
     return body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
 
 
-def make_nodes_ready(expected: int) -> Check:
-    """Every one of the ``expected`` nodes is registered and Ready."""
+def make_nodes_ready(expected: int | None) -> Check:
+    """Every one of the ``expected`` nodes is registered and Ready (None: every registered one)."""
 
     def nodes_ready(api: k8s_client.ApiClient) -> CheckResult:
         nodes = k8s_client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT).items
@@ -97,12 +102,13 @@ def make_nodes_ready(expected: int) -> Check:
                 name = node.metadata.name if node.metadata else "?"
                 not_ready.append(f"{name} ({why})")
         count = len(nodes) - len(not_ready)
-        state = f"{count}/{expected} Ready"
-        if len(nodes) < expected:
+        wanted = len(nodes) if expected is None else expected
+        state = f"{count}/{wanted} Ready"
+        if len(nodes) < wanted:
             state += f", only {len(nodes)} registered"
         if not_ready:
             state += "; not ready: " + ", ".join(not_ready)
-        return CheckResult(len(nodes) >= expected and not not_ready, state)
+        return CheckResult(len(nodes) >= wanted and not not_ready, state)
 
     return nodes_ready
 
@@ -131,9 +137,62 @@ def make_service_account(namespace: str) -> Check:
 
 
 def wait_service_account(api: k8s_client.ApiClient, namespace: str, *, timeout: float) -> None:
-    """Wait for a new namespace's default ServiceAccount; until then Pods are refused."""
+    """Wait for a new namespace's default ServiceAccount; until then Pods are refused.
+
+    Credentials that may not read ServiceAccounts cannot wait for one: that is no failure.
+    """
     check = {f"default ServiceAccount in {namespace}": make_service_account(namespace)}
-    wait_ready(api, expected_nodes=0, timeout=timeout, interval=0.1, checks=check)
+    wait_ready(
+        api, expected_nodes=0, timeout=timeout, interval=0.1, checks=check, forbidden_ok=True
+    )
+
+
+def absent_ok(check: Check, what: str) -> Check:
+    """``check``, passing (skipped) when its object does not exist (HTTP 404)."""
+
+    def run(api: k8s_client.ApiClient) -> CheckResult:
+        try:
+            return check(api)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return CheckResult(True, f"{what}: not checked", skipped=True)
+
+    return run
+
+
+def existing_checks() -> dict[str, Check]:
+    """Read-only checks for a cluster made elsewhere, whose size and add-ons are its own.
+
+    Every registered node must be Ready; CoreDNS only where it is deployed as kubeadm does it
+    (GKE, for one, runs kube-dns instead).
+    """
+    return {
+        "apiserver /readyz": apiserver_readyz,
+        "nodes Ready": make_nodes_ready(None),
+        "CoreDNS available": absent_ok(coredns_available, "no coredns Deployment in kube-system"),
+        "default ServiceAccount": make_service_account("default"),
+    }
+
+
+def probe_apiserver(api: k8s_client.ApiClient) -> None:
+    """One request to ``/readyz``: :class:`ClusterUnreachable` naming the server if it fails.
+
+    Polling an address that will never answer would only spend the whole timeout and end in
+    urllib3's retry noise. An answer of any kind but 401 means the server is there.
+    """
+    server = str(api.configuration.host)
+    try:
+        status, _ = _get_readyz(api)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+        # Not chained: urllib3's retries make the cause three tracebacks deep, and all they
+        # say is in the message (the server, and the last attempt's error).
+        raise ClusterUnreachable(server, f"{type(reason).__name__}: {reason}") from None
+    if status == 401:
+        raise ClusterUnreachable(
+            server, "it rejects the credentials (HTTP 401 Unauthorized); expired or revoked?"
+        )
 
 
 def standard_checks(expected_nodes: int) -> dict[str, Check]:
@@ -146,10 +205,12 @@ def standard_checks(expected_nodes: int) -> dict[str, Check]:
     }
 
 
-def _run_check(check: Check, api: k8s_client.ApiClient) -> CheckResult:
+def _run_check(check: Check, api: k8s_client.ApiClient, forbidden_ok: bool) -> CheckResult:
     try:
         return check(api)
     except ApiException as exc:
+        if exc.status == 403 and forbidden_ok:
+            return CheckResult(True, "forbidden to these credentials (HTTP 403): not checked", True)
         return CheckResult(False, f"HTTP {exc.status} {exc.reason}")
     except _TRANSIENT as exc:
         return CheckResult(False, f"{type(exc).__name__}: {exc}")
@@ -162,13 +223,18 @@ def wait_ready(
     timeout: float,
     interval: float = 0.5,
     checks: dict[str, Check] | None = None,
+    forbidden_ok: bool = False,
+    last_state: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Poll until every check passes in one round; returns when each first passed (seconds).
 
     Raises :class:`ReadinessTimeout` with the last state of every check when time runs out.
+    With ``forbidden_ok`` a check the credentials may not make (HTTP 403) passes, reported as
+    such. ``last_state``, if given, is filled with each check's final state.
     """
     checks = checks if checks is not None else standard_checks(expected_nodes)
-    state = dict.fromkeys(checks, "not checked yet")
+    state = last_state if last_state is not None else {}
+    state.update(dict.fromkeys(checks, "not checked yet"))
     first_ok: dict[str, float] = {}
     started = time.monotonic()
 
@@ -177,7 +243,7 @@ def wait_ready(
         # timeout reports a fresh state for each (not only the first one that failed).
         all_ok = True
         for name, check in checks.items():
-            result = _run_check(check, api)
+            result = _run_check(check, api, forbidden_ok)
             state[name] = result.state
             if result.ok:
                 first_ok.setdefault(name, time.monotonic() - started)

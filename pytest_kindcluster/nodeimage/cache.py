@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
+from pytest_kindcluster.util.cache import default_cache_dir
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/pytest-kindcluster``, else ``~/.cache/pytest-kindcluster``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pytest-kindcluster"
+__all__ = ["default_cache_dir", "hash_file", "hash_tree"]
 
 
 def hash_tree(root: Path) -> str:

@@ -121,6 +121,14 @@ class StepContext:
         """The nodes that become Kubernetes nodes (all but the load balancer)."""
         return [n for n in self.nodes if n.role != "external-load-balancer"]
 
+    def node(self, name: str) -> Node:
+        """The node container called ``name``; ConfigError naming the cluster's nodes if none."""
+        found = next((n for n in self.nodes if n.name == name), None)
+        if found is None:
+            names = ", ".join(n.name for n in self.nodes)
+            raise ConfigError(f"cluster {self.spec.name!r} has no node {name!r} (nodes: {names})")
+        return found
+
     @property
     def load_balancer(self) -> Node | None:
         """The HA load balancer's container, if the cluster has one."""

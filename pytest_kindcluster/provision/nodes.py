@@ -27,10 +27,10 @@ class Preflight:
     def run(self, ctx: StepContext) -> None:
         """Record the engine's facts; fail early on a missing image or a taken name."""
         ctx.info = ctx.runtime.info()
-        images = {node.image or ctx.spec.image for _, node in ctx.spec.node_plan()}
-        if ctx.spec.load_balancer_name:
-            images.add(LOADBALANCER_IMAGE)
-        ensure_images(ctx, images)
+        node_images = {node.image or ctx.spec.image for _, node in ctx.spec.node_plan()}
+        # The load balancer runs unprivileged and is no node image: present is enough.
+        extra = {LOADBALANCER_IMAGE} if ctx.spec.load_balancer_name else set()
+        ensure_images(ctx, node_images | extra, node_images=node_images)
         existing = ctx.runtime.list_nodes(ctx.spec.name)
         if existing:
             names = ", ".join(n.name for n in existing)

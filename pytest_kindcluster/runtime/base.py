@@ -180,6 +180,13 @@ class HostImages(Protocol):
         """Pull ``ref`` from its registry; raise ImageError (with the engine's reason) if not."""
         ...
 
+    def copy_from_image(self, ref: str, path: str, dest: Path) -> bool:
+        """Copy the file ``path`` of image ``ref`` to ``dest``, running nothing from the image.
+
+        False when the image has no such file. The image must be present (no pull).
+        """
+        ...
+
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         """Write a single-platform image archive of ``ref`` to ``dest``."""
         ...

@@ -86,14 +86,47 @@ class FakeContainer:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+# The fake node image's kubectl: it reports how it was run (arguments, KUBECONFIG, working
+# directory, stdin), so tests can check that kubectl() runs on the host as a host kubectl would.
+FAKE_KUBECTL = b"""#!/bin/sh
+[ "$1" = fail ] && { echo "error: told to fail" >&2; exit 3; }
+echo "args: $*"
+echo "KUBECONFIG=$KUBECONFIG"
+echo "KUBECACHEDIR=$KUBECACHEDIR"
+echo "cwd: $(pwd)"
+echo "stdin: $(cat)"
+"""
+NODE_IMAGE_FILES: Mapping[str, bytes] = {
+    "/kind/version": b"v1.37.2\n",
+    "/usr/bin/kubectl": FAKE_KUBECTL,
+}
+
+
 class FakeRuntime:
     """NodeRuntime + HostImages in memory."""
 
-    def __init__(self, *, images: Mapping[str, str] | None = None, cgroup_version: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        images: Mapping[str, str] | None = None,
+        cgroup_version: int = 1,
+        image_files: Mapping[str, Mapping[str, bytes]] | None = None,
+    ) -> None:
         self.containers: dict[str, FakeContainer] = {}
         self.networks: dict[str, dict[str, str]] = {}
         default = {"pytest-kindcluster/node:v1.37.2": "sha256:node"}
         self.images = dict(images if images is not None else default)
+        # What each image holds, by reference: the default node image has kind's files.
+        self.image_files: dict[str, dict[str, bytes]] = {
+            ref: dict(files)
+            for ref, files in (
+                image_files
+                if image_files is not None
+                else {"pytest-kindcluster/node:v1.37.2": NODE_IMAGE_FILES}
+            ).items()
+        }
+        #: (ref, path) of every copy_from_image call, to count extractions.
+        self.copies: list[tuple[str, str]] = []
         self.cgroup_version = cgroup_version
         self.calls: list[tuple[str, tuple[str, ...], bytes | None]] = []
         self.exports: list[tuple[str, str]] = []
@@ -212,6 +245,18 @@ class FakeRuntime:
     def pull_image(self, ref: str) -> None:
         # Like a machine without a registry: every pull fails at once.
         raise ImageError(f"cannot pull {ref}: the fake engine has no registry")
+
+    def copy_from_image(self, ref: str, path: str, dest: Path) -> bool:
+        if ref not in self.images:
+            raise ImageError(f"no such image: {ref}")
+        self.copies.append((ref, path))
+        content = self.image_files.get(ref, {}).get(path)
+        if content is None:
+            return False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(content)
+        dest.chmod(0o755)
+        return True
 
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         self.exports.append((ref, platform))

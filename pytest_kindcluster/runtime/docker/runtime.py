@@ -38,6 +38,7 @@ from pytest_kindcluster.runtime.docker.extras import (
     host_mounts,
     run_load_balancer,
 )
+from pytest_kindcluster.runtime.docker.imagefiles import copy_from_image
 from pytest_kindcluster.runtime.docker.network import ensure_network, remove_network
 from pytest_kindcluster.runtime.docker.resources import DockerResources, pull_image
 from pytest_kindcluster.runtime.docker.streams import CHUNK, pump
@@ -237,6 +238,10 @@ class DockerRuntime:
     def pull_image(self, ref: str) -> None:
         """``docker pull``; a registry that cannot be reached fails in well under a second."""
         pull_image(self._client, ref)
+
+    def copy_from_image(self, ref: str, path: str, dest: Path) -> bool:
+        """``docker cp`` out of a created, never-started container of ``ref`` (then removed)."""
+        return copy_from_image(self._client, ref, path, dest)
 
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         """``docker save`` one platform of ``ref`` into ``dest``.

@@ -54,7 +54,7 @@ def test_api_client_is_not_the_global_default(kind_client: Any) -> None:
     assert default.host != kind_client.configuration.host
 
 
-def test_kubectl_runs_inside_the_node(kind_cluster: KindCluster) -> None:
+def test_kubectl_runs_on_the_host(kind_cluster: KindCluster) -> None:
     out = kind_cluster.kubectl("get", "nodes", "-o", "name")
     assert out == f"node/{kind_cluster.name}-control-plane\n"
 

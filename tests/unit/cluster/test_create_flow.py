@@ -23,7 +23,13 @@ from pytest_kindcluster.contract import (
     ROLE_LABEL,
     RUN_ID_LABEL,
 )
-from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError, ReadinessTimeout
+from pytest_kindcluster.errors import (
+    CommandFailed,
+    ConfigError,
+    ImageError,
+    ProvisionError,
+    ReadinessTimeout,
+)
 from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.provision import ClusterSpec, build_steps
 from pytest_kindcluster.provision import nodes as nodes_module
@@ -253,29 +259,81 @@ def test_invalid_names_are_config_errors(name: str) -> None:
         KindCluster(name)
 
 
-def test_kubectl_and_apply_run_inside_the_control_plane(
-    tmp_path: Path, ready_calls: list[dict[str, Any]]
+def test_kubectl_runs_the_node_images_kubectl_on_the_host_like_a_host_kubectl(
+    tmp_path: Path, ready_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The fake node image's kubectl is a script that echoes how it was run (runtime/fake.py).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
     fake = FakeRuntime()
     cluster = make(fake, tmp_path).create()
+    in_node_before = len(fake.commands())
+    (tmp_path / "deploy.yaml").write_text("kind: Deployment\n")
+    out = cluster.kubectl("apply", "-f", "deploy.yaml")  # a host path, relative to the cwd
+    assert "args: apply -f deploy.yaml" in out
+    assert f"KUBECONFIG={cluster.kubeconfig_path}" in out
+    assert f"KUBECACHEDIR={cluster.kubeconfig_path.parent / 'cache'}" in out  # not ~/.kube
+    assert f"cwd: {tmp_path}" in out
+    assert "stdin: kind: Inline" in cluster.kubectl("apply", "-f", "-", stdin="kind: Inline\n")
+    assert "stdin: pytest-kind" in cluster.kubectl("apply", "-f", "-", input="pytest-kind")
+    with pytest.raises(CommandFailed, match="exited 3") as info:
+        cluster.kubectl("fail")
+    assert "told to fail" in info.value.output
+    assert len(fake.commands()) == in_node_before  # nothing ran inside a node
+    # Copied out of the image once, and cached by image ID.
+    assert cluster.kubectl_path == tmp_path / "cache/pytest-kindcluster/kubectl/node/kubectl"
+    assert fake.copies.count(("pytest-kindcluster/node:v1.37.2", "/usr/bin/kubectl")) == 1
+    other = make(fake, tmp_path, kubeconfig=tmp_path / "other" / "kubeconfig")
+    assert other.kubectl_path == cluster.kubectl_path
+    assert fake.copies.count(("pytest-kindcluster/node:v1.37.2", "/usr/bin/kubectl")) == 1
+    cluster.delete()
+
+
+def test_apply_takes_yaml_text_a_file_or_a_directory(
+    tmp_path: Path, ready_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cluster = make(FakeRuntime(), tmp_path).create()
     manifest_dir = tmp_path / "manifests"
     manifest_dir.mkdir()
     (manifest_dir / "a.yaml").write_text("kind: A\n")
     (manifest_dir / "b.yml").write_text("kind: B\n")
     (manifest_dir / "notes.txt").write_text("ignored")
-    cluster.apply(manifest_dir)
-    assert fake.stdin_of("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply") == (
-        "kind: A\n\n---\nkind: B\n"
-    )
-    cluster.apply("kind: Inline\n")
-    assert "Inline" in fake.stdin_of("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply")
+    assert "stdin: kind: A\n\n---\nkind: B\n" in cluster.apply(manifest_dir)
+    assert "stdin: kind: Inline" in cluster.apply("kind: Inline\n")
     (tmp_path / "one.yaml").write_text("kind: File\n")
-    cluster.apply(str(tmp_path / "one.yaml"))
-    assert "File" in fake.stdin_of("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply")
-    cluster.kubectl("get", "pods")
-    assert fake.commands("demo-control-plane")[-1] == (
-        "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "pods"
-    )  # fmt: skip
+    assert "stdin: kind: File" in cluster.apply(str(tmp_path / "one.yaml"))
+    cluster.delete()
+
+
+def test_exec_in_node_runs_inside_a_node(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> None:
+    fake = FakeRuntime()
+    cluster = make(fake, tmp_path, workers=1).create()
+    cluster.exec_in_node("kubectl", "get", "pods")
+    assert fake.commands("demo-control-plane")[-1] == ("kubectl", "get", "pods")
+    cluster.exec_in_node("cat", "/kind/version", node="demo-worker")
+    assert fake.commands("demo-worker")[-1] == ("cat", "/kind/version")
+    with pytest.raises(ConfigError, match="has no node 'nope' \\(nodes: demo-control-plane, "):
+        cluster.exec_in_node("true", node="nope")
+    cluster.delete()
+
+
+def test_an_image_without_kubectl_and_no_kubectl_on_path_is_a_clear_error(
+    tmp_path: Path, ready_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    image = "custom/node:v1"
+    fake = FakeRuntime(
+        images={image: "sha256:custom"}, image_files={image: {"/kind/version": b"v1.37.2\n"}}
+    )
+    cluster = make(fake, tmp_path, image=image).create()
+    with pytest.raises(ImageError) as info:
+        cluster.kubectl("get", "pods")
+    assert str(info.value).startswith(
+        f"no kubectl to run: the node image {image} has no /usr/bin/kubectl that runs on this "
+        "host, and there is no kubectl on PATH."
+    )
     cluster.delete()
 
 

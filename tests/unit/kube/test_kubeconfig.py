@@ -89,8 +89,12 @@ def test_api_client_does_not_touch_the_global_default_configuration(tmp_path: Pa
         after = k8s_client.Configuration.get_default_copy()
         assert after.host == before.host
         assert after.cert_file == before.cert_file
-        for name in ("ca.crt", "client.crt", "client.key"):
-            cert = path.parent / "certs" / name
+        # The library's loader wrote the inline certificates, privately, into certs/.
+        certs = path.parent / "certs"
+        assert stat.S_IMODE(certs.stat().st_mode) == 0o700
+        for name in (api.configuration.ssl_ca_cert, api.configuration.cert_file):
+            cert = Path(name)
+            assert cert.parent == certs
             assert cert.read_bytes() == b"not a real certificate"
             assert stat.S_IMODE(cert.stat().st_mode) == 0o600
     finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -12,8 +14,15 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from pytest_kindcluster.errors import ReadinessTimeout
-from pytest_kindcluster.kube.readiness import CheckResult, apiserver_readyz, wait_ready
+from pytest_kindcluster.errors import ClusterUnreachable, ReadinessTimeout
+from pytest_kindcluster.kube.readiness import (
+    CheckResult,
+    absent_ok,
+    apiserver_readyz,
+    existing_checks,
+    probe_apiserver,
+    wait_ready,
+)
 
 # The checks below are stand-ins that never touch the client.
 NO_API = cast(k8s_client.ApiClient, None)
@@ -143,3 +152,51 @@ def test_readyz_failure_names_the_failing_checks(
     server.status = 500
     server.body = b"[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n"
     assert apiserver_readyz(api) == CheckResult(False, "HTTP 500: [-]etcd failed: reason withheld")
+
+
+def test_a_forbidden_check_passes_reported_as_forbidden_only_when_allowed() -> None:
+    forbidden = ApiException(status=403, reason="Forbidden")
+    checks = {
+        "apiserver /readyz": sequence(CheckResult(True, "ok")),
+        "nodes Ready": sequence(forbidden),
+    }
+    state: dict[str, str] = {}
+    wait_ready(
+        NO_API, expected_nodes=0, timeout=5, interval=0, checks=checks, forbidden_ok=True,
+        last_state=state,
+    )  # fmt: skip
+    assert state == {
+        "apiserver /readyz": "ok",
+        "nodes Ready": "forbidden to these credentials (HTTP 403): not checked",
+    }
+    # A kind cluster's admin credentials are never forbidden: there it is a failure.
+    with pytest.raises(ReadinessTimeout, match="nodes Ready: HTTP 403 Forbidden"):
+        wait_ready(NO_API, expected_nodes=0, timeout=0.2, interval=0.05, checks=checks)
+
+
+def test_existing_clusters_skip_coredns_where_it_is_not_deployed() -> None:
+    missing = absent_ok(sequence(ApiException(status=404, reason="Not Found")), "no coredns")
+    assert missing(NO_API) == CheckResult(True, "no coredns: not checked", skipped=True)
+    failing = absent_ok(sequence(ApiException(status=500, reason="Boom")), "no coredns")
+    with pytest.raises(ApiException):
+        failing(NO_API)
+    assert set(existing_checks()) == {
+        "apiserver /readyz", "nodes Ready", "CoreDNS available", "default ServiceAccount",
+    }  # fmt: skip
+
+
+def test_an_unreachable_apiserver_is_one_error_naming_the_server() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    configuration = k8s_client.Configuration()
+    configuration.host = f"https://127.0.0.1:{port}"
+    api = k8s_client.ApiClient(configuration)
+    started = time.monotonic()
+    with pytest.raises(ClusterUnreachable) as info:
+        probe_apiserver(api)
+    assert time.monotonic() - started < 10
+    assert str(info.value).startswith(f"cannot reach the apiserver at https://127.0.0.1:{port}: ")
+    assert "Connection refused" in str(info.value)
+    assert isinstance(info.value, ConnectionError)
+    api.close()  # type: ignore[no-untyped-call]

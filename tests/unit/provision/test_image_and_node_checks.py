@@ -6,6 +6,7 @@ against Docker; these pin the logic: what is checked, in which order, and what i
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,19 +59,73 @@ def test_missing_image_is_pulled_and_a_failed_pull_is_one_clear_error(tmp_path: 
     assert fake.calls == []  # nothing ran
 
 
-def test_an_image_without_kind_version_is_refused_before_waiting_for_boot(
+def test_an_image_without_kind_version_is_refused_before_any_container_runs(
     tmp_path: Path,
 ) -> None:
-    fake = FakeRuntime(images={"busybox:1.36": "sha256:busybox"})
-    fake.fail(["cat", "/kind/version"], output="cat: can't open '/kind/version': No such file")
+    fake = FakeRuntime(images={"busybox:1.36": "sha256:busybox"}, image_files={})
     with pytest.raises(ImageError) as info:
         make(fake, tmp_path, image="busybox:1.36").create()
+    message = str(info.value)
+    assert message.startswith(
+        "busybox:1.36 is not a kind node image: it has no /kind/version (checked before "
+        "running it, in a container that was never started); build the node image with "
+        "`python -m pytest_kindcluster node-image build`, `docker load` a saved one, or use a "
+        "kindest/node image"
+    )
+    assert fake.copies == [("busybox:1.36", "/kind/version")]
+    assert fake.containers == {}
+    assert fake.calls == []  # no node ever existed, so nothing ran in one
+
+
+def test_a_started_node_without_kind_version_is_still_caught_before_waiting_for_boot(
+    tmp_path: Path,
+) -> None:
+    # An image may carry the file and still not be usable (here: `cat` fails in the node).
+    fake = FakeRuntime()
+    fake.fail(["cat", "/kind/version"], output="cat: can't open '/kind/version': No such file")
+    with pytest.raises(ImageError) as info:
+        make(fake, tmp_path).create()
     message = str(info.value)
     assert "is not a kind node image: demo-control-plane has no /kind/version" in message
     assert "No such file" in message
     assert fake.containers == {}  # rolled back
-    assert fake.commands()[0] == ("cat", "/kind/version")
-    assert not [argv for argv in fake.commands() if argv[0] == "kubeadm"]  # never got that far
+    assert not [argv for argv in fake.commands() if argv[0] == "kubeadm"]
+
+
+class Registry(FakeRuntime):
+    """A fake engine whose registry has one image: pulling it makes it local."""
+
+    def __init__(self, ref: str, files: dict[str, bytes]) -> None:
+        super().__init__(images={}, image_files={ref: files})
+        self.ref = ref
+        self.pulled: list[str] = []
+
+    def pull_image(self, ref: str) -> None:
+        if ref != self.ref:
+            super().pull_image(ref)
+        self.pulled.append(ref)
+        self.images[ref] = "sha256:pulled"
+
+
+def test_a_missing_node_image_is_pulled_said_so_and_verified_before_it_runs(
+    tmp_path: Path,
+) -> None:
+    notes: list[str] = []
+
+    class Notes(LogProgress):
+        def note(self, cluster: str, text: str) -> None:
+            notes.append(text)
+
+    good = Registry("kindest/node:v1.37.2", {"/kind/version": b"v1.37.2\n"})
+    KindCluster("demo", image=good.ref, runtime=good, images=good, progress=Notes()).create()
+    assert good.pulled == [good.ref]
+    assert notes[1] == f"image {good.ref} is not in the engine; pulling it"
+    assert re.fullmatch(rf"pulled {re.escape(good.ref)} in \d+\.\ds", notes[2])
+    bad = Registry("example/app:1", {"/app": b"binary"})
+    with pytest.raises(ImageError, match="example/app:1 is not a kind node image: it has no"):
+        make(bad, tmp_path, image=bad.ref).create()
+    assert bad.pulled == [bad.ref]
+    assert bad.containers == {}  # pulled, but never run
 
 
 def test_stopped_nodes_are_described_with_the_engines_facts() -> None:
