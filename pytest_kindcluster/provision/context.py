@@ -187,12 +187,13 @@ def typed_failure(exc: Exception, step: str, logs_dir: Path | None) -> KindClust
         if where:
             exc.add_note(f"logs exported to {where}")
         return exc  # ImageError, ConfigError, RuntimeUnavailable... keep their types
-    return ProvisionError(step, _describe(exc), logs_dir=where)
+    return ProvisionError(step, describe_failure(exc), logs_dir=where)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, for a message: our errors by their text, others with their type too."""
     if isinstance(exc, ProvisionError):
         return exc.message
     if isinstance(exc, BaseExceptionGroup):
-        return "\n".join(_describe(inner) for inner in exc.exceptions)
+        return "\n".join(describe_failure(inner) for inner in exc.exceptions)
     return str(exc) if isinstance(exc, KindClusterError) else f"{type(exc).__name__}: {exc}"
