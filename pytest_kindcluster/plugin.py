@@ -9,7 +9,13 @@ import pytest
 
 from pytest_kindcluster import fixtures
 from pytest_kindcluster.cluster.reaper import sweep
-from pytest_kindcluster.coordination import RUN_ID, XdistController, run_id_for, worker_input
+from pytest_kindcluster.coordination import (
+    RUN_ID,
+    XdistController,
+    note_kind_tests,
+    run_id_for,
+    worker_input,
+)
 from pytest_kindcluster.errors import ConfigError, KindClusterError
 from pytest_kindcluster.markers import (
     MARKED_REQUESTS,
@@ -20,9 +26,7 @@ from pytest_kindcluster.markers import (
 from pytest_kindcluster.reporting import PROGRESS, TerminalProgress
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings, add_options
-from pytest_kindcluster.signals import TerminationHandler
-
-TERMINATION = pytest.StashKey[TerminationHandler]()
+from pytest_kindcluster.signals import TERMINATION, TerminationHandler
 
 # Tests that use any of these are "kind" tests: marked, and counted for retain=on-failure.
 KIND_FIXTURES = frozenset({"kind_cluster", "kind_client", "kind_namespace"})
@@ -56,20 +60,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[PROGRESS] = TerminalProgress(config)
     config.stash[FAILED_KIND_TESTS] = 0
     config.pluginmanager.register(fixtures, "kindcluster-fixtures")
-    # SIGTERM unwinds like Ctrl-C, so fixture teardown deletes the clusters (see signals.py).
-    config.stash[TERMINATION] = TerminationHandler()
-    config.stash[TERMINATION].install()
+    # Installed by the fixtures only while a cluster is owned (see signals.py). Released last:
+    # cleanups run in reverse, so after the marked clusters' (registered later) are deleted.
+    config.stash[TERMINATION] = TerminationHandler(config.stash[PROGRESS].alert)
+    config.add_cleanup(config.stash[TERMINATION].release_all)
     distributing = getattr(config.option, "dist", "no") != "no"
     if distributing and worker_input(config) is None:
         # The xdist controller: hooks that only make sense there (DeferPlugin pattern).
         config.pluginmanager.register(XdistController(config), "kindcluster-xdist")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM and SIGHUP back their previous handlers."""
-    handler = config.stash.get(TERMINATION, None)
-    if handler is not None:
-        handler.uninstall()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -121,6 +119,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if KIND_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker("kind")
+
+
+# tryfirst: before xdist's own hook reports the collection to the controller.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist, a worker with kind tests lets the controller know (it then owns clusters)."""
+    if any(KIND_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        note_kind_tests(session.config)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -6,6 +6,8 @@ own --setup-show does); otherwise they would only appear in a failing test's cap
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,15 @@ class TerminalProgress:
         with capture.global_and_fixture_disabled():
             terminal.ensure_newline()
             terminal.write_line(text)
+
+    def alert(self, text: str) -> None:
+        """A line on stderr, past output capture, that must be seen now (signal handling)."""
+        self._log.note("session", text)
+        capture: Any = self._config.pluginmanager.get_plugin("capturemanager")
+        suspended = capture.global_and_fixture_disabled() if capture else nullcontext()
+        with suspended:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
 
     def phase_started(self, cluster: str, phase: str) -> None:
         """Logged only; the terminal gets one line per finished phase."""
