@@ -23,7 +23,7 @@ from pytest_kindcluster.markers import (
     ClusterRegistry,
     cluster_request,
 )
-from pytest_kindcluster.reporting import PROGRESS, TerminalProgress
+from pytest_kindcluster.reporting import PROGRESS, TerminalProgress, shorten_failure
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings, add_options
 from pytest_kindcluster.signals import TERMINATION, TerminationHandler
@@ -133,8 +133,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Count failed kind tests, for ``--kind-retain=on-failure`` and the log export."""
+    """Count failed kind tests (``--kind-retain=on-failure``); our errors in fixtures kept short."""
     report = yield
+    shorten_failure(item.config, call, report)
     if report.failed and KIND_FIXTURES & set(getattr(item, "fixturenames", ())):
         item.config.stash[FAILED_KIND_TESTS] += 1
     return report

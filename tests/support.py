@@ -7,6 +7,7 @@ through the root conftest.py; the benchmark runs as ``python -m bench.bench``).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -72,3 +73,24 @@ def leftovers(client: Any, cluster: str) -> dict[str, list[str]]:
         "containers": [c.name or "" for c in containers],
         "volumes": [v.name or "" for v in client.volumes.list(filters=selector)],
     }
+
+
+def error_section(output: str, test: str) -> list[str]:
+    """The lines pytest prints for one test's error, from its ``ERROR at setup of`` header on.
+
+    The section ends where the next one (another test's, or a summary) begins. Its length is
+    what a user reads past to learn what went wrong.
+    """
+    lines = output.splitlines()
+    header = re.compile(rf"^_+ ERROR at (setup|teardown) of {re.escape(test)}(\[.*\])? _+$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    assert start is not None, f"no error section for {test}:\n{output}"
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if re.match(r"^(_{3,} .* _{3,}|={3,}.*={3,})$", lines[i])
+        ),
+        len(lines),
+    )
+    return lines[start:end]
