@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from pytest_kindcluster.cluster.lifecycle import RETAIN_CHOICES, Retain
 from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.config.validate import validate_cluster_name
-from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import ConfigError
 
 REUSE_DEFAULT_NAME = "pytest-kindcluster"

@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pytest_kindcluster.cluster import logs
 from pytest_kindcluster.cluster.base import ClusterBase
@@ -28,7 +28,7 @@ from pytest_kindcluster.cluster.ownership import Owner, cluster_labels
 from pytest_kindcluster.cluster.reaper import sweep
 from pytest_kindcluster.cluster.rollback import Cleanup, abandon, failure_notes, one_line, roll_back
 from pytest_kindcluster.config import ClusterConfig, load_config
-from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import (
     ConfigError,
     KindClusterError,
@@ -46,8 +46,6 @@ from pytest_kindcluster.runtime.base import (
 from pytest_kindcluster.util.interrupts import shielded
 from pytest_kindcluster.util.progress import LogProgress, PhaseTiming, Progress
 
-Retain = Literal["never", "on-failure", "always"]
-RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
 # Private per-cluster directories in the temp dir: <prefix><cluster name>-<random>.
 KUBECONFIG_DIR_PREFIX = "kindcluster-"
 
