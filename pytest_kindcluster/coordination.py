@@ -90,7 +90,7 @@ def shared_cluster(share: Path, make: Callable[[bool], KindCluster], budget: flo
             return _create_or_attach(marker, make)
     except LockTimedOut as exc:
         raise LockTimeout(
-            f"waited {budget:.0f}s for another xdist worker to create the cluster (lock "
+            f"waited {budget:g}s for another xdist worker to create the cluster (lock "
             f"{exc.lock_file}); that worker is stuck or very slow. Its output says which: raise "
             "--kind-timeout on a slow host"
         ) from exc

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster.config import ClusterConfig, load_config
-from pytest_kindcluster.config.validate import validate_cluster_name
+from pytest_kindcluster.config.validate import validate_cluster_name, validate_timeout
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import ConfigError
 
@@ -32,10 +32,7 @@ def _workers(text: str) -> int:
 
 
 def _timeout(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError("must be positive")
-    return value
+    return validate_timeout(float(text))
 
 
 def _retain(text: str) -> Retain:

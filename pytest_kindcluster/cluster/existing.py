@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client as k8s
 
 from pytest_kindcluster.cluster.base import ClusterBase
+from pytest_kindcluster.config.validate import validate_timeout
 from pytest_kindcluster.errors import ConfigError, ExistingClusterError, KindClusterError
 from pytest_kindcluster.kube import kubeconfig as kubeconfigs
 from pytest_kindcluster.kube import readiness
@@ -41,7 +42,10 @@ class ExistingCluster(ClusterBase):
         self, kubeconfig: Path, *, timeout: float = 300.0, progress: Progress | None = None
     ) -> None:
         self.kubeconfig_path = kubeconfig
-        self.timeout = timeout
+        try:
+            self.timeout = validate_timeout(timeout)
+        except ConfigError as exc:
+            raise ConfigError(f"timeout {exc}") from None
         self._name = cluster_name(kubeconfig)
         self._progress = progress or LogProgress()
         self._client: Any = None

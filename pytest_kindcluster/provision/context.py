@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_kindcluster.config import ClusterConfig, NodeConfig
-from pytest_kindcluster.config.validate import validate_cluster_name
+from pytest_kindcluster.config.validate import validate_cluster_name, validate_timeout
 from pytest_kindcluster.contract import API_SERVER_PORT, DEFAULT_NETWORK
 from pytest_kindcluster.errors import (
     CommandFailed,
@@ -43,8 +43,10 @@ class ClusterSpec:
         validate_cluster_name(self.name)
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
-        if self.timeout <= 0:
-            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        try:
+            validate_timeout(self.timeout)
+        except ConfigError as exc:
+            raise ConfigError(f"timeout {exc}") from None
         if self.config is not None and self.workers:
             raise ConfigError(
                 "give the workers in the kind cluster config (nodes: - role: worker), "
