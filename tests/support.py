@@ -11,6 +11,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,3 +95,39 @@ def error_section(output: str, test: str) -> list[str]:
         len(lines),
     )
     return lines[start:end]
+
+
+class BackgroundSession:
+    """A pytest run of ``sessions/<session>`` in the background, its output in a file.
+
+    A file and not a pipe: a pipe nobody reads fills up and blocks the run.
+    """
+
+    def __init__(self, cwd: Path, session: str, *args: str, env: dict[str, str] | None = None):
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.log = cwd / "output.txt"
+        argv = [sys.executable, "-m", "pytest", str(SESSIONS / session), "-v"]
+        argv += ["-p", "no:cacheprovider", "-p", "no:randomly", *args]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+
+    def output(self) -> str:
+        """What the run printed so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 1500) -> tuple[int, str]:
+        """The exit status and the whole output."""
+        code = self.proc.wait(timeout=timeout)
+        return code, self.output()
+
+    def stop(self) -> None:
+        """Kill the run if it is still going (a failed test must not leave it running)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -10,7 +10,9 @@ runs even when an earlier one failed, so everything that can be removed is.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from pytest_kindcluster.cluster import logs
@@ -22,6 +24,9 @@ from pytest_kindcluster.util.interrupts import shielded
 from pytest_kindcluster.util.progress import format_timings
 
 log = logging.getLogger(__name__)
+
+# Seconds to wait before looking again for nodes of an interrupted create (see abandon).
+INTERRUPTED_CREATE_SETTLE = 0.5
 
 
 class Cleanup:
@@ -143,12 +148,24 @@ def abandon(ctx: StepContext, interrupt: BaseException) -> None:
     is named in a note on the interrupt (pytest prints it) and in the log.
     """
     cleanup = Cleanup()
-    mine: list[Node] = []
     with shielded():
-        if cleanup.attempt("list the nodes", lambda: mine.extend(nodes_of_run(ctx))):
-            cleanup.remove_nodes(ctx.runtime, _names(mine), lambda: _names(nodes_of_run(ctx)))
+        # Twice: a create request the interrupt cut short may still be completing in the engine,
+        # and its container would appear only after the first listing.
+        for pause in (0.0, INTERRUPTED_CREATE_SETTLE):
+            time.sleep(pause)
+            mine: list[Node] = []
+            if not cleanup.attempt("list the nodes", partial(_collect, mine, ctx)):
+                break
+            if not cleanup.remove_nodes(
+                ctx.runtime, _names(mine), lambda: _names(nodes_of_run(ctx))
+            ):
+                break
     for note in cleanup.all_notes():
         interrupt.add_note(note)
+
+
+def _collect(into: list[Node], ctx: StepContext) -> None:
+    into.extend(nodes_of_run(ctx))
 
 
 def _names(nodes: list[Node]) -> list[str]:

@@ -299,3 +299,26 @@ signal.signal(signal.SIGTERM, _own)
     proc.communicate(timeout=60)
     assert proc.returncode == 7
     assert (pytester.path / "own-handler").exists()
+
+
+def test_an_xdist_controller_without_kind_tests_never_installs_them(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        CONFTEST
+        + """
+import os
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":  # on the controller too, for every test any worker ran
+        where = "worker" if os.environ.get("PYTEST_XDIST_WORKER") else "controller"
+        record(f"{where}-{report.nodeid}", dispositions())
+"""
+    )
+    pytester.makepyfile(test_session="def test_plain(): pass\n")
+    proc = start(pytester, "-n", "1")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out.decode()
+    found = recorded(pytester)
+    assert found["controller-test_session.py::test_plain"] == DEFAULTS
+    assert found["after"] == DEFAULTS
