@@ -117,6 +117,10 @@ def roll_back(
         cleanup.attempt("list the nodes", lambda: mine.extend(nodes_of_run(ctx)))
         if mine:
             ctx.nodes = ctx.nodes or mine
+        # A node that never started (its port was taken, say) has no logs to tell.
+        started: list[Node] = []
+        cleanup.attempt("inspect the nodes", lambda: started.extend(_started(mine)))
+        if started:
             cleanup.attempt(
                 "export the logs",
                 lambda: exported.append(logs.export_logs(ctx.runtime, mine, logs_dir())),
@@ -162,6 +166,10 @@ def abandon(ctx: StepContext, interrupt: BaseException) -> None:
                 break
     for note in cleanup.all_notes():
         interrupt.add_note(note)
+
+
+def _started(nodes: list[Node]) -> list[Node]:
+    return [n for n in nodes if n.details().state != "created"]
 
 
 def _collect(into: list[Node], ctx: StepContext) -> None:
