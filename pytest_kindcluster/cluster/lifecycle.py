@@ -26,7 +26,14 @@ from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.image_load import load_image
 from pytest_kindcluster.cluster.ownership import Owner, cluster_labels
 from pytest_kindcluster.cluster.reaper import sweep
-from pytest_kindcluster.cluster.rollback import Cleanup, abandon, failure_notes, one_line, roll_back
+from pytest_kindcluster.cluster.rollback import (
+    Cleanup,
+    abandon,
+    failure_notes,
+    one_line,
+    remove_cluster,
+    roll_back,
+)
 from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import (
@@ -202,18 +209,7 @@ class KindCluster(ClusterBase):
         with shielded():
             self.detach()
             ctx = self._ctx or self._new_context()
-            names: list[str] = []
-            listed = cleanup.attempt(
-                "list the nodes",
-                lambda: names.extend(n.name for n in ctx.runtime.list_nodes(self.name)),
-            )
-            if listed:
-                cleanup.remove_nodes(
-                    ctx.runtime, names, lambda: [n.name for n in ctx.runtime.list_nodes(self.name)]
-                )
-            cleanup.attempt(
-                "remove the network", lambda: ctx.runtime.remove_network(self.spec.network)
-            )
+            remove_cluster(ctx.runtime, self.name, self.spec.network, cleanup)
             self._forget_kubeconfig()
         cleanup.raise_first()
 

@@ -1,10 +1,11 @@
 """What a failed or interrupted create leaves behind: evidence, and (unless retained) nothing else.
 
-The first error wins. Whatever goes wrong while cleaning up (the engine refuses to remove a node,
-the log export fails, the engine itself went away) is logged and becomes a note on the original
-error, never a replacement for it: the user reads the ``kubeadm init`` failure first, with its
-evidence, and then what could not be cleaned up and how to remove it by hand. Each clean-up step
-runs even when an earlier one failed, so everything that can be removed is.
+The clean-up steps here serve ``KindCluster.delete`` and ``close`` too. The first error wins:
+whatever goes wrong while cleaning up (the engine refuses to remove a node, the log export
+fails, the engine itself went away) is logged and becomes a note on the original error, never a
+replacement for it. The user reads the ``kubeadm init`` failure first, with its evidence, and
+then what could not be cleaned up and how to remove it by hand. Each clean-up step runs even
+when an earlier one failed, so everything that can be removed is.
 """
 
 from __future__ import annotations
@@ -93,6 +94,18 @@ def _lines(what: str, exc: BaseException) -> list[str]:
 def failure_notes(exc: BaseException) -> list[str]:
     """The notes an error carries (``add_note``)."""
     return list(getattr(exc, "__notes__", []))
+
+
+def remove_cluster(runtime: NodeRuntime, name: str, network: str, cleanup: Cleanup) -> None:
+    """Every node of cluster ``name``, then the network if ours and unused; failures noted."""
+    names: list[str] = []
+
+    def listed() -> list[str]:
+        return [n.name for n in runtime.list_nodes(name)]
+
+    if cleanup.attempt("list the nodes", lambda: names.extend(listed())):
+        cleanup.remove_nodes(runtime, names, listed)
+    cleanup.attempt("remove the network", lambda: runtime.remove_network(network))
 
 
 def nodes_of_run(ctx: StepContext) -> list[Node]:
