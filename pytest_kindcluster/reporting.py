@@ -61,7 +61,7 @@ class TerminalProgress:
 
     def alert(self, text: str) -> None:
         """A line on stderr, past output capture, that must be seen now (signal handling)."""
-        self._log.note("session", text)
+        log.info("%s", text)
         capture: Any = self._config.pluginmanager.get_plugin("capturemanager")
         suspended = capture.global_and_fixture_disabled() if capture else nullcontext()
         with suspended:
