@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,26 @@ def test_a_second_signal_during_teardown_does_not_stop_the_deletion(
     assert found["removed"] == [f"{name}-control-plane"]
     assert "second-test" not in found
     assert leftovers(name) == NOTHING
+
+
+@pytest.mark.usefixtures("node_image")
+def test_a_third_signal_exits_at_once_and_names_what_is_left(
+    leftovers: Any, tmp_path: Path, runs: Runs
+) -> None:
+    name = runs.cluster("it-thrice")
+    env = {"KIND_SIGNALS_DIR": str(tmp_path), "KIND_WAIT": "yes", "KIND_SLOW_REMOVAL": "300"}
+    run = runs.start(tmp_path / "run", "signals_session.py", f"--kind-name={name}", env=env)
+    wait_for(tmp_path / "started")
+    run.proc.send_signal(signal.SIGTERM)
+    wait_for(tmp_path / "removing", timeout=120)
+    for _ in range(2):
+        run.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # two signals at once would be one for the kernel
+    code, output = run.wait(timeout=60)
+    assert code == 128 + signal.SIGTERM, output
+    assert (
+        f"kindcluster: SIGTERM received 3 times: exiting now. Left behind: {name}. "
+        f"Remove them with: kind delete cluster --name {name}"
+    ) in output
+    # It really is left: the user was told the truth (the fixture removes it now).
+    assert leftovers(name)["containers"] == [f"{name}-control-plane"]

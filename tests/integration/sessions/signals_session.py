@@ -2,7 +2,8 @@
 
 Run by tests/integration/test_signals.py. ``KIND_SIGNALS_DIR`` is where it writes; with
 ``KIND_MARKED`` the tests use a marked cluster of that name (deleted in a config clean-up, after
-pytest_unconfigure); with ``KIND_WAIT`` the kind test waits for the signal.
+pytest_unconfigure); with ``KIND_WAIT`` the kind test waits for the signal; ``KIND_SLOW_REMOVAL``
+(tenths of a second) holds the removal back, to leave time for several signals.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def remove_nodes(self: DockerRuntime, names: Sequence[str]) -> None:
     """The real removal, announced first so the outer test can signal during it."""
     record("dispositions-at-removal", dispositions())
     (RECORD / "removing").write_text(" ".join(names))
+    for _ in range(int(os.environ.get("KIND_SLOW_REMOVAL", "0"))):
+        time.sleep(0.1)  # time for the outer test's signals; each one interrupts a sleep
     _remove_nodes(self, names)
     record("removed", sorted(names))
 
