@@ -91,8 +91,8 @@ def shared_cluster(share: Path, make: Callable[[bool], KindCluster], budget: flo
     except LockTimedOut as exc:
         raise LockTimeout(
             f"waited {budget:g}s for another xdist worker to create the cluster (lock "
-            f"{exc.lock_file}); that worker is stuck or very slow. Its output says which: raise "
-            "--kind-timeout on a slow host"
+            f"{exc.lock_file}); that worker is stuck or slow, and its output says which. On a "
+            "slow host, raise --kind-timeout"
         ) from exc
 
 
