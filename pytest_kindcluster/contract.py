@@ -9,6 +9,8 @@ cluster`` work on our clusters (kind: ``pkg/cluster/internal/providers/docker/co
 
 from __future__ import annotations
 
+from typing import Literal
+
 # The node image `python -m pytest_kindcluster node-image build` makes; its tag is the Kubernetes
 # version pinned in nodeimage/versions.py (a unit test keeps the two in step).
 DEFAULT_NODE_IMAGE = "pytest-kindcluster/node:v1.37.2"
@@ -30,6 +32,10 @@ CREATED_LABEL = "dev.pytest-kindcluster.created"
 # The retention asked for at creation. Labels cannot change once a container exists, so this
 # records the intent: a cluster created to be kept is never reaped automatically.
 RETAIN_LABEL = "dev.pytest-kindcluster.retain"
+# What may become of a cluster after its session (``--kind-retain``); the label also records
+# "reuse" for clusters made to be reused.
+Retain = Literal["never", "on-failure", "always"]
+RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
 # Put on networks this package created, so teardown only ever removes its own.
 NETWORK_OWNER_LABEL = "dev.pytest-kindcluster.network"
 

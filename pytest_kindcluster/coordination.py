@@ -21,18 +21,23 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from filelock import FileLock
+from filelock import Timeout as LockTimedOut
 
-from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.cluster.reaper import remove_run
-from pytest_kindcluster.errors import KindClusterError
+from pytest_kindcluster.errors import KindClusterError, LockTimeout
 from pytest_kindcluster.reporting import PROGRESS
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS
+from pytest_kindcluster.signals import TERMINATION
+from pytest_kindcluster.util.interrupts import shielded
 from pytest_kindcluster.util.progress import PhaseTiming
+
+if TYPE_CHECKING:  # imported when needed: it brings the Kubernetes client along
+    from pytest_kindcluster.cluster.lifecycle import KindCluster
 
 RUN_ID_KEY = "kindcluster_run_id"
 SHARE_DIR_KEY = "kindcluster_share_dir"
@@ -40,6 +45,8 @@ OWNER_PID_KEY = "kindcluster_owner_pid"
 MARKER = "cluster.json"
 # The name the controller-side hooks are registered under.
 XDIST_CONTROLLER = "kindcluster-xdist"
+# Written by a worker whose collection kept a kind test: the controller then owns clusters.
+KIND_TESTS_FLAG = "kind-tests-collected"
 # The run id of this pytest process, picked once in pytest_configure (received, on a worker).
 RUN_ID = pytest.StashKey[str]()
 
@@ -80,25 +87,44 @@ def shared_cluster(share: Path, make: Callable[[bool], KindCluster], budget: flo
     fail at once with the same message instead of each trying (and failing) again.
     """
     marker = share / MARKER
-    with FileLock(str(share / "create.lock"), timeout=budget):
-        if marker.exists():
-            state = json.loads(marker.read_text())
-            if "error" in state:
-                raise KindClusterError(
-                    f"another worker failed to create the cluster:\n{state['error']}"
-                )
-            return make(True).create()
-        try:
-            cluster = make(False).create()
-        except KindClusterError as exc:
-            evidence = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
-            marker.write_text(json.dumps({"error": evidence}))
-            raise
-        timings = [asdict(t) for t in cluster.timings]
-        marker.write_text(
-            json.dumps({"name": cluster.name, "timings": timings, "ready": cluster.ready_seconds})
-        )
-        return cluster
+    try:
+        with FileLock(str(share / "create.lock"), timeout=budget):
+            return _create_or_attach(marker, make)
+    except LockTimedOut as exc:
+        raise LockTimeout(
+            f"waited {budget:g}s for another xdist worker to create the cluster (lock "
+            f"{exc.lock_file}); that worker is stuck or slow, and its output says which. On a "
+            "slow host, raise --kind-timeout"
+        ) from exc
+
+
+def _create_or_attach(marker: Path, make: Callable[[bool], KindCluster]) -> KindCluster:
+    """Under the lock: attach if another worker recorded a cluster, else create and record it."""
+    if marker.exists():
+        state = json.loads(marker.read_text())
+        if "error" in state:
+            raise KindClusterError(
+                f"another worker failed to create the cluster:\n{state['error']}"
+            )
+        return make(True).create()
+    try:
+        cluster = make(False).create()
+    except KindClusterError as exc:
+        evidence = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
+        marker.write_text(json.dumps({"error": evidence}))
+        raise
+    timings = [asdict(t) for t in cluster.timings]
+    marker.write_text(
+        json.dumps({"name": cluster.name, "timings": timings, "ready": cluster.ready_seconds})
+    )
+    return cluster
+
+
+def note_kind_tests(config: pytest.Config) -> None:
+    """On a worker whose collection kept kind tests: tell the controller, before any test runs."""
+    share = share_dir(config)
+    if share is not None:
+        (share / KIND_TESTS_FLAG).touch()
 
 
 class XdistController:
@@ -108,6 +134,7 @@ class XdistController:
         self.config = config
         self.run_id = config.stash[RUN_ID]
         self.share = Path(tempfile.mkdtemp(prefix="kindcluster-xdist-"))
+        self.owning = False
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -115,6 +142,13 @@ class XdistController:
         node.workerinput[RUN_ID_KEY] = self.run_id
         node.workerinput[SHARE_DIR_KEY] = str(self.share)
         node.workerinput[OWNER_PID_KEY] = os.getpid()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """A worker kept kind tests: from now on the run owns clusters (see signals.py)."""
+        if not self.owning and (self.share / KIND_TESTS_FLAG).exists():
+            self.owning = True
+            self.config.stash[TERMINATION].acquire(self.config.stash[SETTINGS].name)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count failed kind tests from every worker (the marker travels in the keywords)."""
@@ -131,16 +165,20 @@ class XdistController:
         cluster (``@pytest.mark.kind_cluster``) has its own in a subdirectory.
         """
         try:
-            self.load_reports()
-            for marker in self._markers():
-                self._finish(marker)
+            with shielded():
+                self.load_reports()
+                for marker in self._markers():
+                    self._finish(marker)
         finally:
-            self._remove_leftovers()
+            with shielded():
+                self._remove_leftovers()
             shutil.rmtree(self.share, ignore_errors=True)
+            if self.owning:
+                self.config.stash[TERMINATION].release(self.config.stash[SETTINGS].name)
 
     def _remove_leftovers(self) -> None:
         """Whatever of this run is still there and not kept: a cluster interrupted mid-create."""
-        if not any(self.share.iterdir()):
+        if not any(p.name != KIND_TESTS_FLAG for p in self.share.iterdir()):
             return  # no worker ever asked for a cluster: do not touch the engine
         failed = self.config.stash[FAILED_KIND_TESTS] > 0
         progress = self.config.stash[PROGRESS]
@@ -171,6 +209,8 @@ class XdistController:
             report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
 
     def _finish(self, marker: Path) -> None:
+        from pytest_kindcluster.cluster.lifecycle import KindCluster  # noqa: PLC0415 - see top
+
         state = json.loads(marker.read_text())
         settings = self.config.stash[SETTINGS]
         progress = self.config.stash[PROGRESS]

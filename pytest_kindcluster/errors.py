@@ -17,6 +17,7 @@ so callers can catch what they already know (``ValueError``, ``TimeoutError``)::
     ├── ClusterUnreachable (ConnectionError)  an existing cluster's apiserver does not answer
     ├── PortForwardError (ConnectionError)    no pod or ready backend to forward to
     ├── WaitExpired (TimeoutError)            an internal wait ran out (translated for users)
+    ├── LockTimeout (TimeoutError)            xdist: another worker held the create lock too long
     └── BuildError                            the node-image build failed (missing binary, go build)
 
 Apart from the tree, :class:`Interrupted` is a ``KeyboardInterrupt``: a termination signal turned
@@ -124,6 +125,7 @@ class ReadinessTimeout(KindClusterError, TimeoutError):
         lines += [f"  {check}: {state}" for check, state in self.last_state.items()]
         if logs_dir:
             lines.append(f"logs exported to {logs_dir}")
+        lines.append("on a slow or busy host, give it more time: --kind-timeout (timeout=...)")
         super().__init__("\n".join(lines))
 
 
@@ -142,6 +144,10 @@ class WaitExpired(KindClusterError, TimeoutError):
         self.what = what
         self.last = last
         super().__init__(f"gave up waiting for {what} after {budget}; last observed: {last}")
+
+
+class LockTimeout(KindClusterError, TimeoutError):
+    """Another process held a lock past its budget (xdist workers sharing one cluster)."""
 
 
 class PortForwardError(KindClusterError, ConnectionError):

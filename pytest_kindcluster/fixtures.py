@@ -5,16 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from pytest_kindcluster.cluster import namespaces as test_namespaces
-from pytest_kindcluster.cluster.base import ClusterBase
-from pytest_kindcluster.cluster.existing import ExistingCluster
-from pytest_kindcluster.cluster.health import NodeWatch
-from pytest_kindcluster.cluster.lifecycle import KindCluster
-from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.coordination import (
     RUN_ID,
     owner_pid,
@@ -23,18 +17,26 @@ from pytest_kindcluster.coordination import (
     worker_input,
 )
 from pytest_kindcluster.errors import ClusterDown, ConfigError, RuntimeUnavailable
-from pytest_kindcluster.kube import namespaces, readiness
 from pytest_kindcluster.markers import MARKED_REQUESTS, ClusterRequest
 from pytest_kindcluster.reporting import PROGRESS
 from pytest_kindcluster.runtime import connect_engine
-from pytest_kindcluster.runtime.base import Engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings
+from pytest_kindcluster.signals import TERMINATION
+
+# The cluster lifecycle (and through it the Kubernetes client) is imported when a fixture first
+# needs it: pytest registers this module in every session, most of which never make a cluster.
+if TYPE_CHECKING:
+    from pytest_kindcluster.cluster.base import ClusterBase
+    from pytest_kindcluster.cluster.health import NodeWatch
+    from pytest_kindcluster.cluster.lifecycle import KindCluster
+    from pytest_kindcluster.runtime.base import Engine
 
 # The session's marked clusters, by name (default cluster apart).
-MARKED_CLUSTERS = pytest.StashKey[dict[str, KindCluster]]()
-NODE_WATCHES = pytest.StashKey[dict[str, NodeWatch]]()
+MARKED_CLUSTERS: pytest.StashKey[dict[str, KindCluster]] = pytest.StashKey()
+NODE_WATCHES: pytest.StashKey[dict[str, NodeWatch]] = pytest.StashKey()
 # Clusters whose namespace leftovers this session has swept already.
-SWEPT = pytest.StashKey[set[str]]()
+SWEPT: pytest.StashKey[set[str]] = pytest.StashKey()
+Made = TypeVar("Made")
 
 # Seconds a worker waits for another worker to finish creating the cluster, on top of the
 # readiness budget: node creation and kubeadm take about a minute on a small machine.
@@ -66,9 +68,13 @@ def kind_cluster(request: pytest.FixtureRequest, kind_settings: Settings) -> Ite
     marked ``@pytest.mark.kind_cluster(config=..., name=...)`` gets its own cluster instead
     (created once per session); with ``--kind-kubeconfig`` it is that existing cluster.
     """
+    from pytest_kindcluster.cluster.existing import ExistingCluster  # noqa: PLC0415 - see top
+    from pytest_kindcluster.cluster.lifecycle import KindCluster  # noqa: PLC0415 - see top
+
     s = kind_settings
     marked: ClusterRequest | None = getattr(request, "param", None)
     progress = request.config.stash[PROGRESS]
+    guard = request.config.stash[TERMINATION]
     if s.kubeconfig is not None:
         if marked is not None:
             raise ConfigError(
@@ -119,9 +125,18 @@ def kind_cluster(request: pytest.FixtureRequest, kind_settings: Settings) -> Ite
         # One cluster per run: the controller deletes it once every worker is done.
         where = share / name if marked else share
         where.mkdir(parents=True, exist_ok=True)
-        cluster = shared_cluster(where, make, budget=s.timeout + CREATE_BUDGET)
-        yield cluster
-        cluster.detach()
+        shared = owned(
+            request.config,
+            name,
+            lambda: shared_cluster(where, make, budget=s.timeout + CREATE_BUDGET),
+        )
+        try:
+            yield shared
+        finally:
+            try:
+                shared.detach()
+            finally:
+                guard.release(name)
         return
     if marked is not None:
         # Marked clusters live until the session ends, however pytest orders their tests.
@@ -132,10 +147,29 @@ def kind_cluster(request: pytest.FixtureRequest, kind_settings: Settings) -> Ite
         # with marked clusters in the session, the default one must outlive that too.
         yield marked_cluster(request.config, name, lambda: make(False).create())
         return
-    cluster = make(False).create()
+    cluster = owned(request.config, name, lambda: make(False).create())
     yield cluster
     failed = request.config.stash[FAILED_KIND_TESTS] > 0
-    cluster.close(failed=failed, export_logs=s.export_logs_after(failed))
+    try:
+        cluster.close(failed=failed, export_logs=s.export_logs_after(failed))
+    finally:
+        guard.release(name)
+
+
+def owned(config: pytest.Config, name: str, create: Callable[[], Made]) -> Made:
+    """Create a cluster as the session's own: the signal handlers hold from now until release.
+
+    A failed create releases at once. If a first signal was held back while the failed create
+    rolled back, the session stops here, as it would have had the signal come a moment earlier.
+    """
+    guard = config.stash[TERMINATION]
+    guard.acquire(name)
+    try:
+        return create()
+    except BaseException:
+        guard.release(name)
+        guard.raise_pending()
+        raise
 
 
 def optional_engine(request: pytest.FixtureRequest) -> Engine | None:
@@ -159,12 +193,15 @@ def marked_cluster(
     """The marked cluster ``name``, created on first use and closed when pytest ends."""
     clusters = config.stash.setdefault(MARKED_CLUSTERS, {})
     if name not in clusters:
-        cluster = clusters[name] = create()
+        cluster = clusters[name] = owned(config, name, create)
         settings = config.stash[SETTINGS]
 
         def close() -> None:
             failed = config.stash[FAILED_KIND_TESTS] > 0
-            cluster.close(failed=failed, export_logs=settings.export_logs_after(failed))
+            try:
+                cluster.close(failed=failed, export_logs=settings.export_logs_after(failed))
+            finally:
+                config.stash[TERMINATION].release(name)
 
         config.add_cleanup(close)
     return clusters[name]
@@ -175,6 +212,9 @@ def _kind_nodes_running(request: pytest.FixtureRequest) -> None:
     """Before each test on a cluster: if a node container stopped, fail now, logs exported."""
     if "kind_cluster" not in request.fixturenames:
         return
+    from pytest_kindcluster.cluster.health import NodeWatch  # noqa: PLC0415 - see top
+    from pytest_kindcluster.cluster.lifecycle import KindCluster  # noqa: PLC0415 - see top
+
     cluster = request.getfixturevalue("kind_cluster")
     if not isinstance(cluster, KindCluster):  # an existing cluster, or a test's own stand-in
         return
@@ -211,6 +251,10 @@ def kind_namespace(
     It needs only the right to create and delete namespaces. The first one of a session on a
     cluster also deletes the namespaces crashed runs left there (see ``cluster/namespaces.py``).
     """
+    from pytest_kindcluster.cluster import namespaces as test_namespaces  # noqa: PLC0415
+    from pytest_kindcluster.cluster.ownership import Owner  # noqa: PLC0415 - see top
+    from pytest_kindcluster.kube import namespaces, readiness  # noqa: PLC0415 - see top
+
     swept = request.config.stash.setdefault(SWEPT, set())
     if kind_cluster.name not in swept:
         swept.add(kind_cluster.name)

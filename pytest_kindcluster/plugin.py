@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster import fixtures
-from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.reaper import sweep
 from pytest_kindcluster.coordination import (
     RUN_ID,
     XDIST_CONTROLLER,
     XdistController,
+    note_kind_tests,
     run_id_for,
     worker_input,
 )
@@ -24,12 +24,10 @@ from pytest_kindcluster.markers import (
     ClusterRegistry,
     cluster_request,
 )
-from pytest_kindcluster.reporting import PROGRESS, TerminalProgress
+from pytest_kindcluster.reporting import PROGRESS, TerminalProgress, shorten_failure
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings, add_options
-from pytest_kindcluster.signals import TerminationHandler
-
-TERMINATION = pytest.StashKey[TerminationHandler]()
+from pytest_kindcluster.signals import TERMINATION, TerminationHandler
 
 # Tests that use any of these are "kind" tests: marked, and counted for retain=on-failure.
 KIND_FIXTURES = frozenset({"kind_cluster", "kind_client", "kind_namespace"})
@@ -63,20 +61,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[PROGRESS] = TerminalProgress(config)
     config.stash[FAILED_KIND_TESTS] = 0
     config.pluginmanager.register(fixtures, "kindcluster-fixtures")
-    # SIGTERM unwinds like Ctrl-C, so fixture teardown deletes the clusters (see signals.py).
-    config.stash[TERMINATION] = TerminationHandler()
-    config.stash[TERMINATION].install()
+    # Installed by the fixtures only while a cluster is owned (see signals.py). Released last:
+    # cleanups run in reverse, so after the marked clusters' (registered later) are deleted.
+    config.stash[TERMINATION] = TerminationHandler(config.stash[PROGRESS].alert)
+    config.add_cleanup(config.stash[TERMINATION].release_all)
     distributing = getattr(config.option, "dist", "no") != "no"
     if distributing and worker_input(config) is None:
         # The xdist controller: hooks that only make sense there (DeferPlugin pattern).
         config.pluginmanager.register(XdistController(config), XDIST_CONTROLLER)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM and SIGHUP back their previous handlers."""
-    handler = config.stash.get(TERMINATION, None)
-    if handler is not None:
-        handler.uninstall()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -130,12 +122,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("kind")
 
 
+# tryfirst: before xdist's own hook reports the collection to the controller.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist, a worker with kind tests lets the controller know (it then owns clusters)."""
+    if any(KIND_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        note_kind_tests(session.config)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Count failed kind tests, for ``--kind-retain=on-failure`` and the log export."""
+    """Count failed kind tests (``--kind-retain=on-failure``); our errors in fixtures kept short."""
     report = yield
+    shorten_failure(item.config, call, report)
     if report.failed and KIND_FIXTURES & set(getattr(item, "fixturenames", ())):
         item.config.stash[FAILED_KIND_TESTS] += 1
     return report
@@ -158,8 +159,12 @@ def pytest_fixture_setup(
 ) -> Generator[None, Any, Any]:
     """Keep each cluster's time to ready for the JUnit report, however the fixture made it."""
     cluster = yield
-    made = isinstance(cluster, ClusterBase) and cluster.ready_seconds is not None
-    if fixturedef.argname == "kind_cluster" and made:
+    if fixturedef.argname != "kind_cluster":
+        return cluster
+    # Imported only once a cluster exists: sessions without one never load the Kubernetes client.
+    from pytest_kindcluster.cluster.base import ClusterBase  # noqa: PLC0415
+
+    if isinstance(cluster, ClusterBase) and cluster.ready_seconds is not None:
         report = request.config.stash[PROGRESS].report_for(cluster.name)
         report.ready_seconds = cluster.ready_seconds
     return cluster

@@ -6,12 +6,18 @@ own --setup-show does); otherwise they would only appear in a failing test's cap
 
 from __future__ import annotations
 
+import logging
+import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from pytest_kindcluster.errors import KindClusterError
 from pytest_kindcluster.util.progress import LogProgress, PhaseTiming, format_timings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,6 +72,15 @@ class TerminalProgress:
             terminal.ensure_newline()
             terminal.write_line(text)
 
+    def alert(self, text: str) -> None:
+        """A line on stderr, past output capture, that must be seen now (signal handling)."""
+        log.info("%s", text)
+        capture: Any = self._config.pluginmanager.get_plugin("capturemanager")
+        suspended = capture.global_and_fixture_disabled() if capture else nullcontext()
+        with suspended:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
     def phase_started(self, cluster: str, phase: str) -> None:
         """Logged only; the terminal gets one line per finished phase."""
         self._log.phase_started(cluster, phase)
@@ -83,6 +98,38 @@ class TerminalProgress:
         if not text.startswith("creating"):
             self.report_for(cluster).notes.append(text)
         self._write(f"kind {cluster}: {text}")
+
+
+def shorten_failure(config: pytest.Config, call: pytest.CallInfo[None], report: Any) -> None:
+    """A KindClusterError in a fixture's setup or teardown: its message, not a traceback.
+
+    Such errors already say what failed and what to do, with their evidence; the traceback
+    below them is the SDK's internals (about 560 lines when Docker is unreachable) and hides the
+    message. ``--full-trace``, or DEBUG logging, keeps the whole chain.
+    """
+    excinfo = call.excinfo
+    if report.when == "call" or not report.failed or excinfo is None:
+        return
+    error = excinfo.value
+    if not isinstance(error, KindClusterError):
+        return
+    log.debug("%s during %s", type(error).__name__, report.when, exc_info=error)
+    if config.getoption("fulltrace", False) or _asks_for_debug(config):
+        return
+    # The phases are on the terminal already, line by line and again in the summary.
+    notes = [n for n in getattr(error, "__notes__", []) if not n.startswith("phases: ")]
+    lines = [f"{type(error).__name__}: {error}", *notes]
+    report.longrepr = "\n".join([*lines, "(--full-trace shows the traceback)"])
+
+
+def _asks_for_debug(config: pytest.Config) -> bool:
+    """Whether pytest was asked to log DEBUG records (``--log-level``, ``--log-cli-level``)."""
+    for setting in ("log_level", "log_cli_level"):
+        value = str(config.getoption(setting, None) or config.getini(setting) or "").upper()
+        level = int(value) if value.isdigit() else logging.getLevelName(value)
+        if isinstance(level, int) and level <= logging.DEBUG:
+            return True
+    return False
 
 
 PROGRESS = pytest.StashKey[TerminalProgress]()

@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
-from pytest_kindcluster.cluster.lifecycle import RETAIN_CHOICES, Retain
 from pytest_kindcluster.config import ClusterConfig, load_config
-from pytest_kindcluster.config.validate import validate_cluster_name
-from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.config.validate import validate_cluster_name, validate_timeout
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.kube.kubeconfig import check_context
 
 REUSE_DEFAULT_NAME = "pytest-kindcluster"
 
@@ -34,10 +32,7 @@ def _workers(text: str) -> int:
 
 
 def _timeout(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError("must be positive")
-    return value
+    return validate_timeout(float(text))
 
 
 def _retain(text: str) -> Retain:
@@ -237,6 +232,9 @@ def _check_cluster_options(values: Mapping[str, Any], sources: Mapping[str, str]
                 "--kind-kubeconfig uses an existing cluster; --kind-config cannot apply"
             )
         elif path.is_file():
+            # Only sessions on an existing cluster pay for the Kubernetes client's import.
+            from pytest_kindcluster.kube.kubeconfig import check_context  # noqa: PLC0415
+
             try:
                 check_context(path, values.get("context"))
             except ConfigError as exc:

@@ -7,9 +7,11 @@ through the root conftest.py; the benchmark runs as ``python -m bench.bench``).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,3 +74,60 @@ def leftovers(client: Any, cluster: str) -> dict[str, list[str]]:
         "containers": [c.name or "" for c in containers],
         "volumes": [v.name or "" for v in client.volumes.list(filters=selector)],
     }
+
+
+def error_section(output: str, test: str) -> list[str]:
+    """The lines pytest prints for one test's error, from its ``ERROR at setup of`` header on.
+
+    The section ends where the next one (another test's, or a summary) begins. Its length is
+    what a user reads past to learn what went wrong.
+    """
+    lines = output.splitlines()
+    header = re.compile(rf"^_+ ERROR at (setup|teardown) of {re.escape(test)}(\[.*\])? _+$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    assert start is not None, f"no error section for {test}:\n{output}"
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if re.match(r"^(_{3,} .* _{3,}|={3,}.*={3,})$", lines[i])
+        ),
+        len(lines),
+    )
+    return lines[start:end]
+
+
+class BackgroundSession:
+    """A pytest run of ``sessions/<session>`` in the background, its output in a file.
+
+    A file and not a pipe: a pipe nobody reads fills up and blocks the run.
+    """
+
+    def __init__(self, cwd: Path, session: str, *args: str, env: dict[str, str] | None = None):
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.log = cwd / "output.txt"
+        argv = [sys.executable, "-m", "pytest", str(SESSIONS / session), "-v"]
+        argv += ["-p", "no:cacheprovider", "-p", "no:randomly", *args]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+
+    def output(self) -> str:
+        """What the run printed so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 1500) -> tuple[int, str]:
+        """The exit status and the whole output."""
+        code = self.proc.wait(timeout=timeout)
+        return code, self.output()
+
+    def stop(self) -> None:
+        """Kill the run if it is still going (a failed test must not leave it running)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -9,6 +9,7 @@ an ``AttributeError``.
 
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
@@ -19,6 +20,8 @@ from typing import Any, Self
 from pytest_kindcluster.cluster import kubectl as host_kubectl
 from pytest_kindcluster.kube.manifests import manifest_text
 from pytest_kindcluster.kube.portforward import namespace_from_args, port_forward
+
+log = logging.getLogger(__name__)
 
 
 class ClusterBase(ABC):
@@ -129,4 +132,11 @@ class ClusterBase(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(failed=exc is not None)
+        try:
+            self.close(failed=exc is not None)
+        except Exception as cleanup:
+            if exc is None:
+                raise
+            # The first error wins: the failure inside the block, with this one as a note.
+            exc.add_note(f"closing cluster {self.name!r} also failed: {cleanup}")
+            log.warning("closing cluster %s failed: %s", self.name, cleanup)

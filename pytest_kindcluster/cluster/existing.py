@@ -26,6 +26,7 @@ from typing import Any, Self
 from pytest_kindcluster.cluster import kubectl as host_kubectl
 from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.ownership import Owner, OwnerState
+from pytest_kindcluster.config.validate import validate_timeout
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import (
     ConfigError,
@@ -65,6 +66,10 @@ class ExistingCluster(ClusterBase):
         images: HostImages | None = None,
         image: str = DEFAULT_NODE_IMAGE,
     ) -> None:
+        try:
+            self.timeout = validate_timeout(timeout)
+        except ConfigError as exc:
+            raise ConfigError(f"timeout {exc}") from None
         self.source = kubeconfig
         self.context = kubeconfigs.check_context(kubeconfig, context)
         doc = kubeconfigs.minify(kubeconfig, self.context)
@@ -72,7 +77,6 @@ class ExistingCluster(ClusterBase):
         self._name = display_name(str(doc["contexts"][0].get("context", {}).get("cluster", "")))
         #: Until ``create()``, the user's file; then the private copy of the chosen context.
         self.kubeconfig_path = kubeconfig
-        self.timeout = timeout
         self._progress = progress or LogProgress()
         self._images = images
         self._image = image

@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pytest_kindcluster.cluster import kubectl as host_kubectl
 from pytest_kindcluster.cluster import logs
@@ -27,9 +27,16 @@ from pytest_kindcluster.cluster.base import ClusterBase
 from pytest_kindcluster.cluster.image_load import load_image
 from pytest_kindcluster.cluster.ownership import Owner, cluster_labels
 from pytest_kindcluster.cluster.reaper import sweep
-from pytest_kindcluster.cluster.rollback import nodes_of_run, roll_back
+from pytest_kindcluster.cluster.rollback import (
+    Cleanup,
+    abandon,
+    failure_notes,
+    one_line,
+    remove_cluster,
+    roll_back,
+)
 from pytest_kindcluster.config import ClusterConfig, load_config
-from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import (
     ConfigError,
     ImageError,
@@ -44,10 +51,9 @@ from pytest_kindcluster.runtime.base import (
     Node,
     NodeRuntime,
 )
+from pytest_kindcluster.util.interrupts import shielded
 from pytest_kindcluster.util.progress import LogProgress, PhaseTiming, Progress
 
-Retain = Literal["never", "on-failure", "always"]
-RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
 # Private per-cluster directories in the temp dir: <prefix><cluster name>-<random>.
 KUBECONFIG_DIR_PREFIX = "kindcluster-"
 
@@ -168,10 +174,14 @@ class KindCluster(ClusterBase):
         """
         if config_file is not None:
             self.spec = replace(self.spec, workers=0, config=load_config(config_file))
-        ctx = self._new_context()
-        self._ctx = ctx
         started = time.monotonic()
-        self._reap_orphans(ctx)
+        try:
+            ctx = self._new_context()
+            self._ctx = ctx
+            self._reap_orphans(ctx)
+        except BaseException:
+            self._drop_own_kubeconfig()  # nothing else exists yet
+            raise
         if self.reuse and ctx.runtime.list_nodes(self.name):
             self._attach(ctx)
         else:
@@ -185,12 +195,15 @@ class KindCluster(ClusterBase):
             try:
                 run_steps(build_steps(self.spec), ctx)
             except Exception as exc:
-                raise self._fail(ctx, exc) from exc
-            except BaseException:
+                error = self._fail(ctx, exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            except BaseException as interrupt:
                 # Ctrl-C or SIGTERM (see signals.py) mid-create: no teardown will ever run for
                 # a cluster that was never handed out, so remove it now, without a log export.
                 if self.retain == "never":
-                    ctx.runtime.remove_nodes([n.name for n in nodes_of_run(ctx)])
+                    abandon(ctx, interrupt)
                     self._forget_kubeconfig()
                 raise
         self.ready_seconds = time.monotonic() - started
@@ -199,12 +212,19 @@ class KindCluster(ClusterBase):
         return self
 
     def delete(self) -> None:
-        """Remove the nodes with their volumes, the network if ours and unused, the kubeconfig."""
-        self.detach()
-        ctx = self._ctx or self._new_context()
-        ctx.runtime.remove_nodes([n.name for n in ctx.runtime.list_nodes(self.name)])
-        ctx.runtime.remove_network(self.spec.network)
-        self._forget_kubeconfig()
+        """Remove the nodes with their volumes, the network if ours and unused, the kubeconfig.
+
+        Every part is attempted even when an earlier one fails, and a signal does not cut the
+        removal short (see util/interrupts.py). The first failure is raised, the others and what
+        is left behind are notes on it.
+        """
+        cleanup = Cleanup()
+        with shielded():
+            self.detach()
+            ctx = self._ctx or self._new_context()
+            remove_cluster(ctx.runtime, self.name, self.spec.network, cleanup)
+            self._forget_kubeconfig()
+        cleanup.raise_first()
 
     def adopt(self) -> KindCluster:
         """Take charge of an existing cluster's nodes without waiting for it (to delete it).
@@ -232,21 +252,31 @@ class KindCluster(ClusterBase):
         keep = keep or (failed and self.retain == "on-failure")
         if export_logs is None:
             export_logs = failed and self.retain == "on-failure"
-        if export_logs and self._ctx is not None and self._ctx.nodes:
-            dest = self.export_logs(self._failure_logs_dir())
-            self._progress.note(self.name, f"logs exported to {dest}")
-        if keep:
-            why = "reused" if self.reused or self.reuse else f"retain={self.retain}"
-            where = (
-                str(self.kubeconfig_path)
-                if self.kubeconfig_path.exists()
-                else f"`kind get kubeconfig --name {self.name}`"
-            )
-            self._progress.note(self.name, f"kept ({why}); kubeconfig: {where}")
-            self.detach()
-            return
-        self.delete()
-        self._progress.note(self.name, "deleted")
+        cleanup = Cleanup()
+        with shielded():
+            if export_logs and self._ctx is not None and self._ctx.nodes:
+
+                def export() -> None:
+                    dest = self.export_logs(self._failure_logs_dir())
+                    self._progress.note(self.name, f"logs exported to {dest}")
+
+                cleanup.attempt("export the logs", export)
+            if keep:
+                why = "reused" if self.reused or self.reuse else f"retain={self.retain}"
+                where = (
+                    str(self.kubeconfig_path)
+                    if self.kubeconfig_path.exists()
+                    else f"`kind get kubeconfig --name {self.name}`"
+                )
+                self._progress.note(self.name, f"kept ({why}); kubeconfig: {where}")
+                self.detach()
+            elif cleanup.attempt("delete the cluster", self.delete):
+                self._progress.note(self.name, "deleted")
+            else:
+                failure = cleanup.failures[-1][1]
+                for line in [f"deletion failed: {one_line(failure)}", *failure_notes(failure)]:
+                    self._progress.note(self.name, line)
+        cleanup.raise_first()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -301,8 +331,8 @@ class KindCluster(ClusterBase):
             exported.append(self._failure_logs_dir())
             return exported[-1]
 
-        error, rolled_back = roll_back(ctx, exc, keep=self.retain != "never", logs_dir=logs_dir)
-        if rolled_back:
+        error, kept = roll_back(ctx, exc, keep=self.retain != "never", logs_dir=logs_dir)
+        if not kept:
             self._forget_kubeconfig()
         if exported:  # for the terminal summary; the error says it too
             self._progress.note(self.name, f"creation failed; logs exported to {exported[-1]}")
@@ -312,13 +342,16 @@ class KindCluster(ClusterBase):
         base = self.logs_dir or Path(tempfile.mkdtemp(prefix="kind-logs-"))
         return base / self.name
 
-    def _forget_kubeconfig(self) -> None:
+    def _drop_own_kubeconfig(self) -> None:
         if self._own_kubeconfig_dir:
             shutil.rmtree(self.kubeconfig_path.parent, ignore_errors=True)
         else:
             self.kubeconfig_path.unlink(missing_ok=True)
             for made in ("certs", "cache"):  # the loader's certificates, kubectl's cache
                 shutil.rmtree(self.kubeconfig_path.parent / made, ignore_errors=True)
+
+    def _forget_kubeconfig(self) -> None:
+        self._drop_own_kubeconfig()
         # Kept clusters keep their kubeconfig; once the cluster is gone, so are those files.
         # mkdtemp's random suffix has no "-", which tells "demo-x1y2" from cluster "demo-2"'s.
         prefix = f"{KUBECONFIG_DIR_PREFIX}{self.name}-"

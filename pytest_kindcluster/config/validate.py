@@ -7,6 +7,7 @@ file and report them together.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 
@@ -55,6 +56,16 @@ def validate_cluster_name(name: str) -> str:
     if not _CLUSTER_NAME.match(name):
         raise ConfigError(f"invalid cluster name {name!r}: {_CLUSTER_NAME_RULE}")
     return name
+
+
+def validate_timeout(seconds: float) -> float:
+    """``seconds`` if it is a usable budget, else ConfigError: nan, inf, 0 and less never are.
+
+    nan compares false with everything, so a plain ``<= 0`` test lets it through to wait forever.
+    """
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"must be a finite number of seconds greater than 0, not {seconds!r}")
+    return seconds
 
 
 def check_port(port: int, *, random_ok: bool) -> str | None:

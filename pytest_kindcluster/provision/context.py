@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_kindcluster.config import ClusterConfig, NodeConfig
-from pytest_kindcluster.config.validate import validate_cluster_name
+from pytest_kindcluster.config.validate import validate_cluster_name, validate_timeout
 from pytest_kindcluster.contract import API_SERVER_PORT, DEFAULT_NETWORK
 from pytest_kindcluster.errors import (
     CommandFailed,
@@ -43,8 +43,10 @@ class ClusterSpec:
         validate_cluster_name(self.name)
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
-        if self.timeout <= 0:
-            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        try:
+            validate_timeout(self.timeout)
+        except ConfigError as exc:
+            raise ConfigError(f"timeout {exc}") from None
         if self.config is not None and self.workers:
             raise ConfigError(
                 "give the workers in the kind cluster config (nodes: - role: worker), "
@@ -195,12 +197,13 @@ def typed_failure(exc: Exception, step: str, logs_dir: Path | None) -> KindClust
         if where:
             exc.add_note(f"logs exported to {where}")
         return exc  # ImageError, ConfigError, RuntimeUnavailable... keep their types
-    return ProvisionError(step, _describe(exc), logs_dir=where)
+    return ProvisionError(step, describe_failure(exc), logs_dir=where)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, for a message: our errors by their text, others with their type too."""
     if isinstance(exc, ProvisionError):
         return exc.message
     if isinstance(exc, BaseExceptionGroup):
-        return "\n".join(_describe(inner) for inner in exc.exceptions)
+        return "\n".join(describe_failure(inner) for inner in exc.exceptions)
     return str(exc) if isinstance(exc, KindClusterError) else f"{type(exc).__name__}: {exc}"

@@ -20,6 +20,7 @@ from pytest_kindcluster.provision.kubeadm_kind import customise
 from pytest_kindcluster.provision.nodes import wait_booted
 from pytest_kindcluster.runtime.base import Node
 from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.util.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class KubeadmInit:
         result = ctx.control_plane.exec(
             "kubeadm", "init", f"--config={CONFIG_PATH}", "--skip-token-print", "--v=6"
         )
-        log.debug("kubeadm init on %s:\n%s", ctx.control_plane.name, result.output)
+        log.debug("kubeadm init on %s:\n%s", ctx.control_plane.name, redact(result.output))
 
 
 class RemoveControlPlaneTaint:
@@ -128,6 +129,6 @@ class JoinWorkers:
         def join(node: Node) -> None:
             wait_booted(ctx, node)
             result = node.exec("kubeadm", "join", f"--config={CONFIG_PATH}", "--v=6")
-            log.debug("kubeadm join on %s:\n%s", node.name, result.output)
+            log.debug("kubeadm join on %s:\n%s", node.name, redact(result.output))
 
         run_all(join, ctx.workers, what="join workers")

@@ -15,6 +15,7 @@ from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.nodes import wait_booted
 from pytest_kindcluster.runtime.base import Node
 from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.util.redact import redact
 from pytest_kindcluster.util.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class JoinControlPlanes:
             node.exec("mkdir", "-p", "/etc/kubernetes/pki/etcd")
             node.exec("tar", "-C", "/etc/kubernetes", "-xf", "-", stdin=bundle)
             result = node.exec("kubeadm", "join", "--config=/kind/kubeadm.conf", "--v=6")
-            log.debug("kubeadm join (control plane) on %s:\n%s", node.name, result.output)
+            log.debug("kubeadm join (control plane) on %s:\n%s", node.name, redact(result.output))
 
 
 class PatchContainerd:

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from pytest_kindcluster.contract import CLUSTER_LABEL, NETWORK_OWNER_LABEL, ROLE_LABEL
-from pytest_kindcluster.errors import ImageError
+from pytest_kindcluster.errors import EngineError, ImageError
 from pytest_kindcluster.runtime.base import (
     ExecResult,
     HostImages,
@@ -131,12 +131,19 @@ class FakeRuntime:
         self.calls: list[tuple[str, tuple[str, ...], bytes | None]] = []
         self.exports: list[tuple[str, str]] = []
         self._failures: list[tuple[tuple[str, ...], int, str]] = []
+        self._replies: list[tuple[tuple[str, ...], str]] = []
+        #: nodes the engine refuses to remove (like a node whose processes cannot be killed)
+        self.unremovable: set[str] = set()
 
     # -- test controls ---------------------------------------------------------------------------
 
     def fail(self, argv_prefix: Sequence[str], *, exit_code: int = 1, output: str = "boom") -> None:
         """Make every command starting with ``argv_prefix`` exit non-zero with ``output``."""
         self._failures.append((tuple(argv_prefix), exit_code, output))
+
+    def reply(self, argv_prefix: Sequence[str], output: str) -> None:
+        """Make every command starting with ``argv_prefix`` succeed, printing ``output``."""
+        self._replies.append((tuple(argv_prefix), output))
 
     def add_foreign_node(self, name: str, cluster: str) -> None:
         """A node made by someone else (no run-id label of ours)."""
@@ -190,8 +197,16 @@ class FakeRuntime:
         return NodeDetails(name, c.spec.role, "running", c.spec.image, c.ip, c.labels, ports)
 
     def remove_nodes(self, names: Sequence[str]) -> None:
+        # As the Docker runtime: every node is tried, then the refusals are reported together.
+        refused = [name for name in names if name in self.unremovable]
         for name in names:
-            self.containers.pop(name, None)
+            if name not in refused:
+                self.containers.pop(name, None)
+        if refused:
+            raise EngineError(
+                f"remove node(s) {', '.join(refused)}",
+                "could not kill: tried to kill container, but did not receive an exit event",
+            )
 
     def exec(
         self,
@@ -207,6 +222,9 @@ class FakeRuntime:
         for prefix, code, output in self._failures:
             if argv[: len(prefix)] == prefix:
                 return ExecResult(argv, code, b"", output.encode())
+        for prefix, output in self._replies:
+            if argv[: len(prefix)] == prefix:
+                return ExecResult(argv, 0, output.encode())
         files = self.containers[node].files
         if argv[:2] == ("cp", "/dev/stdin"):
             files[argv[2]] = data or b""

@@ -9,6 +9,7 @@ goes through :func:`redact` first.
 
 from __future__ import annotations
 
+import base64
 import re
 
 MASK = "<redacted>"
@@ -34,8 +35,18 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r'("(?:client-key-data|token|password|certificateKey)"\s*:\s*)"[^"]*"'),
         rf'\1"{MASK}"',
     ),
-    # Command-line forms: --token abc, --token=abc, --certificate-key ..., Authorization headers.
-    (re.compile(r"(--(?:token|certificate-key|password)[= ])(\S+)"), rf"\1{MASK}"),
+    # Command-line forms: --token abc, --token=abc, --certificate-key ..., and kubeadm join's
+    # discovery flags (what `kubeadm token create --print-join-command` prints).
+    (
+        re.compile(
+            r"(--(?:token|certificate-key|password|discovery-token|tls-bootstrap-token|"
+            r"discovery-token-ca-cert-hash)[= ])(\S+)"
+        ),
+        rf"\1{MASK}",
+    ),
+    # kubeadm init's upload-certs phase prints the key on the line after its label.
+    (re.compile(r"(?i)(certificate key:\s*)([0-9a-f]{64})"), rf"\1{MASK}"),
+    # Authorization headers.
     (re.compile(r"(?i)(authorization:\s*bearer\s+)(\S+)"), rf"\1{MASK}"),
     (re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{16,})"), rf"\1{MASK}"),
     # A kubeadm bootstrap token anywhere else: [a-z0-9]{6}.[a-z0-9]{16}.
@@ -43,11 +54,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# A base64-encoded PEM block (kubeconfig's client-key-data, a Secret's data) starts with the
+# encoding of "-----BEGIN"; which kind of block it is shows once decoded.
+_BASE64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2}")
+
+
+def _base64_private_key(match: re.Match[str]) -> str:
+    head = match.group(0)[:96]
+    try:
+        decoded = base64.b64decode(head[: len(head) // 4 * 4]).decode(errors="replace")
+    except ValueError:
+        return match.group(0)
+    return MASK if "PRIVATE KEY" in decoded else match.group(0)
+
+
 def redact(text: str) -> str:
     """``text`` with private keys, tokens and passwords replaced by a marker."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _BASE64_PEM.sub(_base64_private_key, text)
 
 
 def printable(raw: bytes, *, limit: int = 64 * 1024) -> str:

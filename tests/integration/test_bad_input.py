@@ -17,7 +17,7 @@ import pytest
 from pytest_kindcluster import ConfigError, KindCluster
 from pytest_kindcluster.runtime.docker.client import describe_endpoint
 from tests import support
-from tests.support import unique
+from tests.support import error_section, unique
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +27,16 @@ NOTHING: dict[str, list[str]] = {"containers": [], "volumes": []}
 def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.RunResult:
     """As support.run_session, with every fixture's duration reported (see fixture_seconds)."""
     return support.run_session(pytester, session, "--durations=0", "--durations-min=0", *args)
+
+
+def short_error(result: pytest.RunResult, most: int) -> list[str]:
+    """The test's error section: at most ``most`` lines, none of them a traceback."""
+    section = error_section(result.stdout.str(), "test_cluster_is_usable")
+    print(f"error section: {len(section)} lines:", *section, sep="\n")  # the README quotes it
+    assert len(section) <= most, "\n".join(section)
+    assert "Traceback" not in result.stdout.str()
+    assert "The above exception was the direct cause" not in result.stdout.str()
+    return section
 
 
 def setup_seconds(result: pytest.RunResult) -> float:
@@ -57,6 +67,8 @@ def test_unreachable_docker_fails_within_five_seconds_naming_it(
     result = run_session(pytester, "needs_cluster.py", f"--kind-name={name}")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*RuntimeUnavailable: cannot reach a Docker engine at {named}*"])
+    # The header, the message with its fix, and where the traceback is.
+    assert "Start dockerd" in "\n".join(short_error(result, 3))
     assert setup_seconds(result) < 5
     monkeypatch.undo()
     assert leftovers(name) == NOTHING
@@ -85,6 +97,7 @@ def test_an_image_that_is_neither_local_nor_pullable_fails_at_once(
             f"*cannot pull {image}: *registry.invalid*",
         ]
     )
+    short_error(result, 4)
     assert setup_seconds(result) < 5
     assert leftovers(name) == NOTHING
 
@@ -148,6 +161,7 @@ def test_a_host_port_already_in_use_is_named_and_nothing_is_left(
             "a host port this cluster asks for is taken by another process*"
         ]
     )
+    short_error(result, 4)
     assert setup_seconds(result) < 30
     assert leftovers(name) == NOTHING
 
@@ -197,6 +211,8 @@ def test_a_readiness_timeout_exports_logs_and_names_the_path(
             f"kind {name}: creation failed; logs exported to {logs / name}",
         ]
     )
+    # The header, the message (a line per readiness check), the fix and the logs' path.
+    assert "give it more time: --kind-timeout" in "\n".join(short_error(result, 10))
     node_logs = logs / name / f"{name}-control-plane"
     assert "kubelet" in (node_logs / "kubelet.log").read_text()
     assert (logs / name / "pods.txt").read_text().strip()

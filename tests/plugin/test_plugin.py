@@ -6,10 +6,14 @@ These run pytest inside pytest (``pytester``); none of them needs Docker.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
+from pytest_kindcluster.cluster.existing import ExistingCluster
+from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.errors import ConfigError
 from pytest_kindcluster.settings import OPTIONS
 
 
@@ -191,3 +195,32 @@ def test_terminal_shows_phases_and_time_to_ready(pytester: pytest.Pytester) -> N
         ]
     )
     assert sys.executable  # the subprocess used this interpreter
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "0", "-1"])
+@pytest.mark.parametrize("where", ["cli", "ini"])
+def test_a_timeout_that_is_not_finite_and_positive_is_a_usage_error(
+    pytester: pytest.Pytester, bad: str, where: str
+) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    if where == "ini":
+        pytester.makeini(f"[pytest]\nkind_timeout = {bad}\n")
+        result = pytester.runpytest()
+        named = f"ini kind_timeout='{bad}'"
+    else:
+        result = pytester.runpytest(f"--kind-timeout={bad}")
+        named = f"--kind-timeout='{bad}'"
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*{named}: must be a finite number of seconds greater than 0, not *"]
+    )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_the_library_refuses_such_timeouts_too(bad: float, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="timeout must be a finite number of seconds"):
+        KindCluster("demo", timeout=bad)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    with pytest.raises(ConfigError, match="timeout must be a finite number of seconds"):
+        ExistingCluster(kubeconfig, timeout=bad)

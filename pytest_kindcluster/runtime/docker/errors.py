@@ -37,3 +37,5 @@ def engine_errors(operation: str) -> Iterator[None]:
     except requests.exceptions.ConnectionError as exc:
         message = f"lost the Docker engine while trying to {operation}: {exc}"
         raise RuntimeUnavailable(message) from exc
+    except requests.exceptions.RequestException as exc:  # a read timeout: the engine hangs
+        raise EngineError(operation, f"{type(exc).__name__}: {exc}") from exc

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +18,7 @@ import docker.errors
 from docker.types import Mount
 
 from pytest_kindcluster.contract import API_SERVER_PORT, CLUSTER_LABEL, ROLE_LABEL
+from pytest_kindcluster.errors import EngineError
 from pytest_kindcluster.runtime.base import (
     Engine,
     ExecResult,
@@ -40,6 +40,7 @@ from pytest_kindcluster.runtime.docker.extras import (
 )
 from pytest_kindcluster.runtime.docker.imagefiles import copy_from_image
 from pytest_kindcluster.runtime.docker.network import ensure_network, remove_network
+from pytest_kindcluster.runtime.docker.removal import remove_node
 from pytest_kindcluster.runtime.docker.resources import DockerResources, pull_image
 from pytest_kindcluster.runtime.docker.streams import CHUNK, pump
 from pytest_kindcluster.util.concurrency import run_all
@@ -176,14 +177,27 @@ class DockerRuntime:
         )
 
     def remove_nodes(self, names: Sequence[str]) -> None:
-        """``docker rm -f -v`` for each node, concurrently; already-gone nodes are fine."""
+        """``docker rm -f -v`` for each node, concurrently; already-gone nodes are fine.
+
+        Frozen cgroups inside a node are thawed first (see removal.py). Every node is tried;
+        the ones that could not be removed are reported together in one EngineError.
+        """
 
         def remove(name: str) -> None:
-            with engine_errors(f"remove node {name!r}"), suppress(docker.errors.NotFound):
-                self._client.api.remove_container(name, v=True, force=True)
+            remove_node(self._client, name, self.host_root)
 
-        if names:
+        try:
             run_all(remove, list(names), what="remove nodes")
+        except ExceptionGroup as group:
+            reasons = [
+                f"{exc.operation}: {exc.message}" if isinstance(exc, EngineError) else str(exc)
+                for exc in group.exceptions
+            ]
+            error = EngineError("remove nodes", "; ".join(reasons))
+            for exc in group.exceptions:
+                for note in getattr(exc, "__notes__", []):
+                    error.add_note(note)
+            raise error from group
 
     def logs(self, node: str, *, tail: int | None = None) -> str:
         """The node's console: with a tty, systemd's boot messages land here."""

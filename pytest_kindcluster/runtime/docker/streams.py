@@ -32,6 +32,10 @@ def pump(sock: Any, stdin: bytes | Path | None, *, timeout: float) -> tuple[byte
                 chunks.setdefault(stream, []).append(data)
         except OSError as exc:  # a read timeout: the command stayed silent too long
             failure.append(exc)
+        except ValueError:
+            # The socket was closed under the read: the caller was interrupted (Ctrl-C) and
+            # has stopped waiting for this output.
+            return
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

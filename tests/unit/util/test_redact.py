@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 
 import pytest
 
+from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.errors import CommandFailed
+from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.runtime.base import Node
 from pytest_kindcluster.runtime.fake import FakeRuntime
 from pytest_kindcluster.util.redact import MASK, printable, redact
@@ -24,6 +27,19 @@ users:
   user:
     client-certificate-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t
     client-key-data: {KEY_DATA}
+"""
+CERT_KEY = "e6a2eb8581237ab72a4f494f30285ec12a9694d750b9785706a83bfcbbbd2204"
+CA_HASH = "sha256:1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b"
+# What `kubeadm init --v=6` prints on a control plane that uploads its certificates.
+KUBEADM_INIT_OUTPUT = f"""\
+[bootstrap-token] Using token: {TOKEN}
+[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace
+[upload-certs] Using certificate key:
+{CERT_KEY}
+You can now join any number of control-plane nodes by running:
+  kubeadm join c-external-load-balancer:6443 --token {TOKEN} \\
+\t--discovery-token-ca-cert-hash {CA_HASH} \\
+\t--control-plane --certificate-key {CERT_KEY}
 """
 KUBEADM_CONF = (
     f"bootstrapTokens:\n- token: {TOKEN}\ndiscovery:\n  bootstrapToken:\n    token: {TOKEN}\n"
@@ -42,6 +58,12 @@ KUBEADM_CONF = (
         ("Authorization: Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6Ij", "eyJhbGciOiJSUzI1NiIsImtpZCI6Ij"),
         ('{"token": "sa-token-value", "kind": "Secret"}', "sa-token-value"),
         (f"I1125 joining with {TOKEN} now", TOKEN),
+        (f"kubeadm join x:6443 --discovery-token-ca-cert-hash {CA_HASH}", CA_HASH),
+        (f"kubeadm join x:6443 --discovery-token={TOKEN}", TOKEN),
+        ("kubeadm join x:6443 --tls-bootstrap-token secret-value", "secret-value"),
+        ("[upload-certs] Using certificate key:\n" + CERT_KEY + "\n", CERT_KEY),
+        (f'{{"data": {{"tls.key": "{KEY_DATA}"}}}}', KEY_DATA[20:60]),
+        (f"key material {KEY_DATA} inline", KEY_DATA[20:60]),
     ],
 )
 def test_secrets_are_masked(text: str, secret: str) -> None:
@@ -51,11 +73,36 @@ def test_secrets_are_masked(text: str, secret: str) -> None:
 
 
 def test_ordinary_output_is_untouched() -> None:
+    certificate = base64.b64encode(
+        b"-----BEGIN CERTIFICATE-----\nMIIC/jCCAeagAwIBAgIBADANBgkqhkiG9w0BAQsFADAVMRMw\n"
+    ).decode()
     text = (
         "kubectl get nodes\nNAME  STATUS  ROLES\ndemo-control-plane  Ready  control-plane\n"
         "client-certificate-data: LS0tCERT\nimage: registry.k8s.io/pause:3.10\n"
+        f'"certificate-authority-data": "{certificate}"\n'
+        f"image id sha256:{CERT_KEY}\n"  # a digest is no secret, even with a key's length
     )
     assert redact(text) == text
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_every_log_line_of_a_create_is_redacted(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: int
+) -> None:
+    monkeypatch.setattr(readiness, "wait_ready", lambda api, **kwargs: {})
+    fake = FakeRuntime()
+    fake.reply(["kubeadm", "init"], KUBEADM_INIT_OUTPUT)
+    fake.reply(
+        ["kubeadm", "join"], f"[discovery] Using token: {TOKEN}\n--certificate-key {CERT_KEY}"
+    )
+    cluster = KindCluster(
+        "demo", workers=workers, runtime=fake, images=fake, kubeconfig=tmp_path / "kubeconfig"
+    )
+    with caplog.at_level(logging.DEBUG):
+        cluster.create().delete()
+    assert "kubeadm init on demo-control-plane" in caplog.text  # the output was logged...
+    for secret in (TOKEN, CERT_KEY, CA_HASH, KEY_DATA):
+        assert secret not in caplog.text  # ... without its secrets
 
 
 def test_binary_output_is_summarised_not_decoded() -> None:
