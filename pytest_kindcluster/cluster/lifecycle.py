@@ -97,6 +97,8 @@ class KindCluster(ClusterBase):
         self.reused = False
         #: Seconds from the start of ``create()`` until every readiness check passed.
         self.ready_seconds: float | None = None
+        #: What ``create()`` reported about other runs' leftovers (removed, left alone, warnings).
+        self.reap_notes: list[str] = []
 
     # -- the pytest-kind surface ----------------------------------------------------------------
 
@@ -114,6 +116,11 @@ class KindCluster(ClusterBase):
     def api_client(self) -> Any:
         """A ``kubernetes.client.ApiClient`` for this cluster (not the library's global one)."""
         return self._context().api_client
+
+    @property
+    def runtime(self) -> NodeRuntime | None:
+        """The engine the cluster lives in; None until ``create()``, ``adopt()`` or ``delete()``."""
+        return self._runtime
 
     @property
     def timings(self) -> list[PhaseTiming]:
@@ -186,7 +193,11 @@ class KindCluster(ClusterBase):
         return self
 
     def delete(self) -> None:
-        """Remove the nodes with their volumes, the network if ours and unused, the kubeconfig."""
+        """Remove the nodes with their volumes and the kubeconfig.
+
+        The shared ``kind`` network stays, as with kind; a network made for this cluster alone
+        would go too (``NodeRuntime.remove_network``).
+        """
         self.detach()
         ctx = self._ctx or self._new_context()
         ctx.runtime.remove_nodes([n.name for n in ctx.runtime.list_nodes(self.name)])
@@ -259,9 +270,19 @@ class KindCluster(ClusterBase):
         )
 
     def _reap_orphans(self, ctx: StepContext) -> None:
-        """Remove clusters of killed runs first, before another cluster competes with them."""
+        """Remove clusters of killed runs first, before another cluster competes with them.
+
+        Best effort: they are someone else's leftovers, so a failure to list or remove them is
+        a warning in the summary, never this cluster's failure (the next step reports an
+        engine that is really gone).
+        """
         spare = {self.name} if self.reuse else set()
-        for line in sweep(ctx.runtime.resources(), spare=spare).lines():
+        try:
+            lines = sweep(ctx.runtime.resources(), spare=spare).lines()
+        except KindClusterError as exc:
+            lines = [f"warning: could not look for leftovers of crashed runs: {exc}"]
+        self.reap_notes = lines
+        for line in lines:
             ctx.progress.note(self.name, line)
 
     def _attach(self, ctx: StepContext) -> None:
