@@ -10,6 +10,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,38 @@ def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.R
     """Run ``sessions/<session>`` in a subprocess pytest, verbose, without cache or shuffling."""
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:randomly\n")
     return pytester.runpytest_subprocess(str(SESSIONS / session), "-v", *args, timeout=1500)
+
+
+class Session:
+    """A pytest run in the background, its output in a file (a pipe could fill up and block).
+
+    ``wrap`` goes before the interpreter, e.g. ``unshare --pid --fork --mount-proc``.
+    """
+
+    def __init__(
+        self,
+        cwd: Path,
+        session: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        wrap: Sequence[str] = (),
+    ) -> None:
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.log = cwd / "output.txt"
+        argv = [*wrap, sys.executable, "-m", "pytest", str(SESSIONS / session), "-v"]
+        argv += ["-p", "no:cacheprovider", "-p", "no:randomly", *args]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+
+    def wait(self, timeout: float = 1500) -> tuple[int, str]:
+        code = self.proc.wait(timeout=timeout)
+        return code, self.log.read_text()
 
 
 def find_kind_cli() -> str | None:
