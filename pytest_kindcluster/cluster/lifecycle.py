@@ -119,7 +119,7 @@ class KindCluster(ClusterBase):
 
     @property
     def runtime(self) -> NodeRuntime | None:
-        """The engine the cluster lives in; None until ``create()``, ``adopt()`` or ``delete()``."""
+        """The engine the cluster lives in; None until given or first connected."""
         return self._runtime
 
     @property
@@ -193,11 +193,7 @@ class KindCluster(ClusterBase):
         return self
 
     def delete(self) -> None:
-        """Remove the nodes with their volumes and the kubeconfig.
-
-        The shared ``kind`` network stays, as with kind; a network made for this cluster alone
-        would go too (``NodeRuntime.remove_network``).
-        """
+        """Remove the nodes with their volumes and the kubeconfig; never the shared network."""
         self.detach()
         ctx = self._ctx or self._new_context()
         ctx.runtime.remove_nodes([n.name for n in ctx.runtime.list_nodes(self.name)])
@@ -272,9 +268,7 @@ class KindCluster(ClusterBase):
     def _reap_orphans(self, ctx: StepContext) -> None:
         """Remove clusters of killed runs first, before another cluster competes with them.
 
-        Best effort: they are someone else's leftovers, so a failure to list or remove them is
-        a warning in the summary, never this cluster's failure (the next step reports an
-        engine that is really gone).
+        Best effort: a failure with someone else's leftovers is a warning, never ours.
         """
         spare = {self.name} if self.reuse else set()
         try:

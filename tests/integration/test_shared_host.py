@@ -3,7 +3,8 @@
 The second run is in its own PID namespace (``unshare --pid --fork --mount-proc``), as a CI job
 is in a container that shares the host's Docker socket and host name. Each run sees the other's
 owner pid as missing; neither may take that for proof that the owner is gone (issue 11).
-At most two single-node clusters exist at a time.
+At most two single-node clusters exist at a time. ``unshare --pid`` needs root, as the rest of
+the integration suite does for Docker.
 """
 
 from __future__ import annotations

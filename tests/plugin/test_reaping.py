@@ -260,3 +260,32 @@ def test_xdist_controller_leaves_a_cluster_of_a_runtime_it_cannot_see(
         ]
     )
     assert "kind demo: deleted" not in result.stdout.str()
+
+
+def test_xdist_controller_leaves_a_cluster_made_through_another_runtime_class(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The controller sees the rootdir's override, the workers use a deeper one.
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    pytester.makeconftest(
+        "import pytest\n"
+        "from pytest_kindcluster.runtime.fake import FakeRuntime\n"
+        "@pytest.fixture(scope='session')\n"
+        "def kind_runtime():\n"
+        "    return FakeRuntime()\n"
+    )
+    deep = pytester.mkpydir("suite") / "deeper"
+    deep.mkdir()
+    (deep / "conftest.py").write_text(CONFTEST)
+    (deep / "test_it.py").write_text("def test_a(kind_cluster): pass\n")
+    result = run(pytester, "-n", "1", "--kind-name=demo")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= kind clusters =*",
+            "kind demo: left as it is: made through *conftest.Engine, but the xdist "
+            "controller's kind_runtime is pytest_kindcluster.runtime.fake.FakeRuntime (override "
+            "kind_runtime in a conftest.py pytest loads at start-up, e.g. the rootdir's); "
+            "remove it with `python -m pytest_kindcluster cluster delete demo`",
+        ]
+    )
