@@ -27,6 +27,10 @@ ROLE_LABEL = "io.x-k8s.kind.role"
 OWNER_PID_LABEL = "dev.pytest-kindcluster.owner-pid"
 OWNER_HOST_LABEL = "dev.pytest-kindcluster.owner-host"
 OWNER_STARTED_LABEL = "dev.pytest-kindcluster.owner-started"
+# The owner's PID namespace (inode of /proc/self/ns/pid) and boot (/proc/sys/kernel/random/boot_id):
+# a pid means something only in the same namespace of the same boot (cluster/ownership.py).
+OWNER_PIDNS_LABEL = "dev.pytest-kindcluster.owner-pidns"
+OWNER_BOOT_LABEL = "dev.pytest-kindcluster.owner-boot"
 RUN_ID_LABEL = "dev.pytest-kindcluster.run-id"
 CREATED_LABEL = "dev.pytest-kindcluster.created"
 # The retention asked for at creation. Labels cannot change once a container exists, so this
@@ -36,8 +40,12 @@ RETAIN_LABEL = "dev.pytest-kindcluster.retain"
 # "reuse" for clusters made to be reused.
 Retain = Literal["never", "on-failure", "always"]
 RETAIN_CHOICES: tuple[Retain, ...] = ("never", "on-failure", "always")
-# Put on networks this package created, so teardown only ever removes its own.
-NETWORK_OWNER_LABEL = "dev.pytest-kindcluster.network"
+# Put on a network created for one cluster alone (the value is the cluster's name); only such a
+# network is removed with its cluster. The shared network never carries it, as kind never
+# removes that network (kind: pkg/cluster/internal/providers/docker/network.go). Older versions
+# labelled the shared network "dev.pytest-kindcluster.network" and removed it when idle; it is
+# now created without that label, so they leave it alone too.
+NETWORK_CLUSTER_LABEL = "dev.pytest-kindcluster.network-cluster"
 
 # kind's shared network, and the apiserver's port inside a control-plane node.
 DEFAULT_NETWORK = "kind"

@@ -8,7 +8,11 @@ cluster per worker. Instead:
 - under a file lock, the first worker to need the cluster creates it and writes a marker; the
   others find the marker and attach (refresh a kubeconfig, check readiness);
 - workers never delete. The controller decides the cluster's fate in ``pytest_sessionfinish``,
-  after every worker has finished, with the failures it saw across all workers.
+  after every worker has finished, with the failures it saw across all workers. The creating
+  worker's marker records what the controller needs and cannot request as a fixture: the
+  retention the (possibly overridden) ``kind_settings`` asked for, and which runtime class made
+  the cluster; the controller resolves ``kind_runtime`` through ``overrides.py`` and leaves the
+  cluster alone if that is not the same kind of engine.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import pytest
 from filelock import FileLock
 from filelock import Timeout as LockTimedOut
 
-from pytest_kindcluster.cluster.reaper import remove_run
+from pytest_kindcluster.cluster.reaper import delete_command, remove_run
 from pytest_kindcluster.errors import KindClusterError, LockTimeout
+from pytest_kindcluster.overrides import runtime_kind, session_runtime, session_settings
 from pytest_kindcluster.reporting import PROGRESS
-from pytest_kindcluster.runtime import connect_engine
+from pytest_kindcluster.runtime.base import Engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS
 from pytest_kindcluster.signals import TERMINATION
 from pytest_kindcluster.util.interrupts import shielded
@@ -113,10 +118,7 @@ def _create_or_attach(marker: Path, make: Callable[[bool], KindCluster]) -> Kind
         evidence = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
         marker.write_text(json.dumps({"error": evidence}))
         raise
-    timings = [asdict(t) for t in cluster.timings]
-    marker.write_text(
-        json.dumps({"name": cluster.name, "timings": timings, "ready": cluster.ready_seconds})
-    )
+    marker.write_text(json.dumps(marker_state(cluster)))
     return cluster
 
 
@@ -125,6 +127,20 @@ def note_kind_tests(config: pytest.Config) -> None:
     share = share_dir(config)
     if share is not None:
         (share / KIND_TESTS_FLAG).touch()
+
+
+def marker_state(cluster: KindCluster) -> dict[str, Any]:
+    """What the controller needs to decide the cluster's fate once the workers are gone."""
+    return {
+        "name": cluster.name,
+        "timings": [asdict(t) for t in cluster.timings],
+        "ready": cluster.ready_seconds,
+        "retain": cluster.retain,
+        "reuse": cluster.reuse,
+        "logs_dir": str(cluster.logs_dir) if cluster.logs_dir else None,
+        "runtime": runtime_kind(cluster.runtime),
+        "notes": cluster.reap_notes,
+    }
 
 
 class XdistController:
@@ -176,6 +192,10 @@ class XdistController:
             if self.owning:
                 self.config.stash[TERMINATION].release(self.config.stash[SETTINGS].name)
 
+    def _runtime(self) -> Engine:
+        """``kind_runtime`` as a conftest overrides it; the workers' is gone with them."""
+        return session_runtime(self.config)
+
     def _remove_leftovers(self) -> None:
         """Whatever of this run is still there and not kept: a cluster interrupted mid-create."""
         if not any(p.name != KIND_TESTS_FLAG for p in self.share.iterdir()):
@@ -183,10 +203,14 @@ class XdistController:
         failed = self.config.stash[FAILED_KIND_TESTS] > 0
         progress = self.config.stash[PROGRESS]
         try:
-            for name in remove_run(connect_engine().resources(), self.run_id, failed=failed):
-                progress.note(name, "removed (left over by an xdist worker)")
+            removed, problems = remove_run(self._runtime().resources(), self.run_id, failed=failed)
         except KindClusterError as exc:  # no engine now: the next run's reaper will do it
             progress.note(self.run_id, f"could not check for leftovers: {exc}")
+            return
+        for name in removed:
+            progress.note(name, "removed (left over by an xdist worker)")
+        for problem in problems:
+            progress.note(self.run_id, f"warning: could not remove {problem}")
 
     def _markers(self) -> list[Path]:
         """The created clusters: the default one's marker, then each marked cluster's."""
@@ -206,21 +230,40 @@ class XdistController:
                 continue
             report.timings = [PhaseTiming(**t) for t in state["timings"]]
             report.ready_seconds = state["ready"]
+            report.notes += state["notes"]  # what the creating worker said about others' leftovers
             report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
 
     def _finish(self, marker: Path) -> None:
         from pytest_kindcluster.cluster.lifecycle import KindCluster  # noqa: PLC0415 - see top
 
         state = json.loads(marker.read_text())
-        settings = self.config.stash[SETTINGS]
+        name = state["name"]
         progress = self.config.stash[PROGRESS]
         failed = self.config.stash[FAILED_KIND_TESTS] > 0
+        try:
+            runtime = self._runtime()
+            export_logs = session_settings(self.config).export_logs_after(failed)
+        except KindClusterError as exc:
+            progress.note(name, f"left as it is: {exc}; remove it with `{delete_command(name)}`")
+            return
+        if runtime_kind(runtime) != state["runtime"]:
+            progress.note(
+                name,
+                f"left as it is: made through {state['runtime']}, but the xdist controller's "
+                f"kind_runtime is {runtime_kind(runtime)} (override kind_runtime in a conftest.py "
+                f"pytest loads at start-up, e.g. the rootdir's); remove it with "
+                f"`{delete_command(name)}`",
+            )
+            return
         cluster = KindCluster(
-            state["name"],
+            name,
             kubeconfig=marker.parent / "controller" / "kubeconfig",
-            retain=settings.retain,
-            reuse=settings.reuse,
-            logs_dir=settings.logs_dir,
+            # As the worker's kind_settings asked; the controller cannot request that fixture.
+            retain=state["retain"],
+            reuse=state["reuse"],
+            logs_dir=Path(state["logs_dir"]) if state["logs_dir"] else None,
+            runtime=runtime,
+            images=runtime,
             progress=progress,
         )
-        cluster.adopt().close(failed=failed, export_logs=settings.export_logs_after(failed))
+        cluster.adopt().close(failed=failed, export_logs=export_logs)

@@ -140,12 +140,12 @@ def kind_cluster(request: pytest.FixtureRequest, kind_settings: Settings) -> Ite
         return
     if marked is not None:
         # Marked clusters live until the session ends, however pytest orders their tests.
-        yield marked_cluster(request.config, name, lambda: make(False).create())
+        yield marked_cluster(request.config, s, name, lambda: make(False).create())
         return
     if any_marked(request.config):
         # pytest tears a parametrized session fixture down whenever the parameter changes;
         # with marked clusters in the session, the default one must outlive that too.
-        yield marked_cluster(request.config, name, lambda: make(False).create())
+        yield marked_cluster(request.config, s, name, lambda: make(False).create())
         return
     cluster = owned(request.config, name, lambda: make(False).create())
     yield cluster
@@ -188,13 +188,12 @@ def any_marked(config: pytest.Config) -> bool:
 
 
 def marked_cluster(
-    config: pytest.Config, name: str, create: Callable[[], KindCluster]
+    config: pytest.Config, settings: Settings, name: str, create: Callable[[], KindCluster]
 ) -> KindCluster:
     """The marked cluster ``name``, created on first use and closed when pytest ends."""
     clusters = config.stash.setdefault(MARKED_CLUSTERS, {})
     if name not in clusters:
         cluster = clusters[name] = owned(config, name, create)
-        settings = config.stash[SETTINGS]
 
         def close() -> None:
             failed = config.stash[FAILED_KIND_TESTS] > 0
@@ -224,7 +223,7 @@ def _kind_nodes_running(request: pytest.FixtureRequest) -> None:
             cluster.name,
             lambda: cluster.nodes,
             cluster.export_logs,
-            logs_dir=request.config.stash[SETTINGS].logs_dir,
+            logs_dir=request.getfixturevalue("kind_settings").logs_dir,
             progress=request.config.stash[PROGRESS],
         )
     try:

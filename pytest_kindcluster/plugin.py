@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,10 +25,14 @@ from pytest_kindcluster.markers import (
     ClusterRegistry,
     cluster_request,
 )
+from pytest_kindcluster.overrides import session_runtime, session_settings
 from pytest_kindcluster.reporting import PROGRESS, TerminalProgress, shorten_failure
-from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.settings import FAILED_KIND_TESTS, SETTINGS, Settings, add_options
 from pytest_kindcluster.signals import TERMINATION, TerminationHandler
+from pytest_kindcluster.util.duration import parse_duration
+
+# --kind-prune-older-than: also prune clusters whose owner cannot be told, once this old.
+PRUNE_OLDER_THAN = pytest.StashKey[timedelta | None]()
 
 # Tests that use any of these are "kind" tests: marked, and counted for retain=on-failure.
 KIND_FIXTURES = frozenset({"kind_cluster", "kind_client", "kind_namespace"})
@@ -36,13 +41,22 @@ KIND_FIXTURES = frozenset({"kind_cluster", "kind_client", "kind_namespace"})
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--kind-*`` options and their ``kind_*`` ini twins."""
     add_options(parser)
-    # Per-run intent with no ini twin: pruning on every run would also take retained clusters.
-    parser.getgroup("kindcluster").addoption(
+    # Per-run intent with no ini twin: a standing age limit would sweep clusters whose owner
+    # may be alive in another container.
+    group = parser.getgroup("kindcluster")
+    group.addoption(
         "--kind-prune",
         action="store_true",
         default=False,
-        help="first delete every stale cluster this plugin made (its pytest process is gone), "
-        "retained ones included, then run the tests",
+        help="first delete the stale clusters this plugin made (their pytest process is proven "
+        "gone; retained clusters are never pruned), then run the tests",
+    )
+    group.addoption(
+        "--kind-prune-older-than",
+        metavar="AGE",
+        default=None,
+        help="with --kind-prune: also delete non-retained clusters older than AGE (30m, 6h, 2d) "
+        "whose owner cannot be checked from here (another PID namespace or host, hidden /proc)",
     )
 
 
@@ -58,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS] = Settings.from_config(config, run_id=config.stash[RUN_ID])
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    config.stash[PRUNE_OLDER_THAN] = _prune_older_than(config)
     config.stash[PROGRESS] = TerminalProgress(config)
     config.stash[FAILED_KIND_TESTS] = 0
     config.pluginmanager.register(fixtures, "kindcluster-fixtures")
@@ -71,16 +86,38 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistController(config), XDIST_CONTROLLER)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """``--kind-prune``: sweep stale clusters before any test runs (controller only)."""
+def _prune_older_than(config: pytest.Config) -> timedelta | None:
+    text = config.getoption("kind_prune_older_than")
+    if text is None:
+        return None
+    if not config.getoption("kind_prune"):
+        raise pytest.UsageError(
+            f"--kind-prune-older-than={text} only applies with --kind-prune; add --kind-prune"
+        )
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--kind-prune-older-than={text!r}: {exc}") from exc
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """``--kind-prune``: sweep before the first test (controller only).
+
+    After collection, so that a ``kind_runtime`` or ``kind_settings`` override in any conftest
+    is loaded (see overrides.py).
+    """
     config = session.config
     if not config.getoption("kind_prune") or worker_input(config) is not None:
         return
-    settings = config.stash[SETTINGS]
-    # The cluster this run is about to reuse is not stale, whoever created it.
-    spare = {settings.name} if settings.reuse else set()
+    if config.option.collectonly:
+        return
     try:
-        report = sweep(connect_engine().resources(), include_retained=True, spare=spare)
+        settings = session_settings(config)
+        # The cluster this run is about to reuse is not stale, whoever created it.
+        spare = {settings.name} if settings.reuse else set()
+        resources = session_runtime(config).resources()
+        report = sweep(resources, spare=spare, older_than=config.stash[PRUNE_OLDER_THAN])
     except KindClusterError as exc:
         raise pytest.UsageError(f"--kind-prune: {exc}") from exc
     terminal: Any = config.pluginmanager.get_plugin("terminalreporter")

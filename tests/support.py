@@ -12,6 +12,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,51 @@ def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.R
     """Run ``sessions/<session>`` in a subprocess pytest, verbose, without cache or shuffling."""
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:randomly\n")
     return pytester.runpytest_subprocess(str(SESSIONS / session), "-v", *args, timeout=1500)
+
+
+class Session:
+    """A pytest run of ``sessions/<session>`` in the background, its output in a file.
+
+    A file and not a pipe: a pipe nobody reads fills up and blocks the run.
+
+    ``wrap`` goes before the interpreter, e.g. ``unshare --pid --fork --mount-proc``.
+    """
+
+    def __init__(
+        self,
+        cwd: Path,
+        session: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        wrap: Sequence[str] = (),
+    ) -> None:
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.log = cwd / "output.txt"
+        argv = [*wrap, sys.executable, "-m", "pytest", str(SESSIONS / session), "-v"]
+        argv += ["-p", "no:cacheprovider", "-p", "no:randomly", *args]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+
+    def output(self) -> str:
+        """What the run printed so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 1500) -> tuple[int, str]:
+        """The exit status and the whole output."""
+        code = self.proc.wait(timeout=timeout)
+        return code, self.output()
+
+    def stop(self) -> None:
+        """Kill the run if it is still going (a failed test must not leave it running)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def find_kind_cli() -> str | None:
@@ -95,39 +141,3 @@ def error_section(output: str, test: str) -> list[str]:
         len(lines),
     )
     return lines[start:end]
-
-
-class BackgroundSession:
-    """A pytest run of ``sessions/<session>`` in the background, its output in a file.
-
-    A file and not a pipe: a pipe nobody reads fills up and blocks the run.
-    """
-
-    def __init__(self, cwd: Path, session: str, *args: str, env: dict[str, str] | None = None):
-        cwd.mkdir(parents=True, exist_ok=True)
-        self.log = cwd / "output.txt"
-        argv = [sys.executable, "-m", "pytest", str(SESSIONS / session), "-v"]
-        argv += ["-p", "no:cacheprovider", "-p", "no:randomly", *args]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-
-    def output(self) -> str:
-        """What the run printed so far."""
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout: float = 1500) -> tuple[int, str]:
-        """The exit status and the whole output."""
-        code = self.proc.wait(timeout=timeout)
-        return code, self.output()
-
-    def stop(self) -> None:
-        """Kill the run if it is still going (a failed test must not leave it running)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()

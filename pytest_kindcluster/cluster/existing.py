@@ -117,7 +117,9 @@ class ExistingCluster(ClusterBase):
         remove_stale_private_dirs()
         owner = Owner.of()
         self._dir = Path(
-            tempfile.mkdtemp(prefix=f"{PRIVATE_DIR_PREFIX}{owner.pid}-{owner.started or 0}-")
+            tempfile.mkdtemp(
+                prefix=f"{PRIVATE_DIR_PREFIX}{owner.pid}-{owner.started or 0}-{owner.pid_ns or 0}-"
+            )
         )
         try:
             self.kubeconfig_path = kubeconfigs.write_private(
@@ -186,14 +188,20 @@ class ExistingCluster(ClusterBase):
 
 
 def remove_stale_private_dirs() -> list[Path]:
-    """Remove the private directories of runs on this host whose process is gone."""
+    """Remove the private directories of runs whose process is provably gone.
+
+    The name records the owner's pid, start time and PID namespace (``<pid>-<start>-<pidns>-``):
+    a directory of another PID namespace sharing this temp dir is left alone, as the reaper
+    leaves such clusters alone. The temp dir does not outlive a boot, so this boot is assumed.
+    """
     removed = []
+    here = Owner.of()
     for path in Path(tempfile.gettempdir()).glob(f"{PRIVATE_DIR_PREFIX}*"):
-        pid, _, rest = path.name.removeprefix(PRIVATE_DIR_PREFIX).partition("-")
-        started = rest.rpartition("-")[0]
-        if not pid.isdigit():
-            continue
-        owner = Owner(Owner.of().host, int(pid), "" if started == "0" else started)
+        parts = path.name.removeprefix(PRIVATE_DIR_PREFIX).split("-")
+        if len(parts) != 4 or not parts[0].isdigit():
+            continue  # not ours, or an older layout that says nothing of its namespace
+        pid, started, pid_ns = int(parts[0]), parts[1], parts[2]
+        owner = Owner(here.host, pid, "" if started == "0" else started, pid_ns, here.boot_id)
         if owner.state() is OwnerState.GONE:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)

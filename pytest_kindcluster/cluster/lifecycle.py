@@ -105,6 +105,8 @@ class KindCluster(ClusterBase):
         self.reused = False
         #: Seconds from the start of ``create()`` until every readiness check passed.
         self.ready_seconds: float | None = None
+        #: What ``create()`` reported about other runs' leftovers (removed, left alone, warnings).
+        self.reap_notes: list[str] = []
 
     # -- the pytest-kind surface ----------------------------------------------------------------
 
@@ -122,6 +124,11 @@ class KindCluster(ClusterBase):
     def api_client(self) -> Any:
         """A ``kubernetes.client.ApiClient`` for this cluster (not the library's global one)."""
         return self._context().api_client
+
+    @property
+    def runtime(self) -> NodeRuntime | None:
+        """The engine the cluster lives in; None until given or first connected."""
+        return self._runtime
 
     @property
     def timings(self) -> list[PhaseTiming]:
@@ -212,7 +219,7 @@ class KindCluster(ClusterBase):
         return self
 
     def delete(self) -> None:
-        """Remove the nodes with their volumes, the network if ours and unused, the kubeconfig.
+        """Remove the nodes with their volumes and the kubeconfig; never the shared network.
 
         Every part is attempted even when an earlier one fails, and a signal does not cut the
         removal short (see util/interrupts.py). The first failure is raised, the others and what
@@ -302,9 +309,17 @@ class KindCluster(ClusterBase):
         )
 
     def _reap_orphans(self, ctx: StepContext) -> None:
-        """Remove clusters of killed runs first, before another cluster competes with them."""
+        """Remove clusters of killed runs first, before another cluster competes with them.
+
+        Best effort: a failure with someone else's leftovers is a warning, never ours.
+        """
         spare = {self.name} if self.reuse else set()
-        for line in sweep(ctx.runtime.resources(), spare=spare).lines():
+        try:
+            lines = sweep(ctx.runtime.resources(), spare=spare).lines()
+        except KindClusterError as exc:
+            lines = [f"warning: could not look for leftovers of crashed runs: {exc}"]
+        self.reap_notes = lines
+        for line in lines:
             ctx.progress.note(self.name, line)
 
     def _attach(self, ctx: StepContext) -> None:

@@ -46,8 +46,8 @@ class EnsureNetwork:
     name = "network"
 
     def run(self, ctx: StepContext) -> None:
-        """Create the network if missing and remember that we did, for teardown."""
-        ctx.network_created = ctx.runtime.ensure_network(ctx.spec.network, ctx.labels)
+        """Create the network if missing, as kind does: shared, unlabelled, never removed."""
+        ctx.network_created = ctx.runtime.ensure_network(ctx.spec.network)
 
 
 def wait_booted(ctx: StepContext, node: Node) -> None:

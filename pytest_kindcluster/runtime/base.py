@@ -126,11 +126,15 @@ class NodeRuntime(Protocol):
         ...
 
     def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> bool:
-        """Make sure the shared network exists; True when this call created it (with ``labels``)."""
+        """Make sure the network exists; True when this call created it (with ``labels``)."""
         ...
 
     def remove_network(self, name: str) -> bool:
-        """Remove the network if this package created it and nothing uses it; True if removed."""
+        """Remove a network made for one cluster alone (``NETWORK_CLUSTER_LABEL``) once unused.
+
+        Never the shared ``kind`` network, nor any network without that label: kind never
+        removes its network, and a concurrent run may be about to attach to it. True if removed.
+        """
         ...
 
     def run_node(self, spec: NodeSpec) -> Node:

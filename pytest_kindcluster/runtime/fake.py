@@ -17,7 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from pytest_kindcluster.contract import CLUSTER_LABEL, NETWORK_OWNER_LABEL, ROLE_LABEL
+from pytest_kindcluster.contract import (
+    CLUSTER_LABEL,
+    DEFAULT_NETWORK,
+    NETWORK_CLUSTER_LABEL,
+    ROLE_LABEL,
+)
 from pytest_kindcluster.errors import EngineError, ImageError
 from pytest_kindcluster.runtime.base import (
     ExecResult,
@@ -170,13 +175,14 @@ class FakeRuntime:
     def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> bool:
         if name in self.networks:
             return False
-        self.networks[name] = {**(labels or {}), NETWORK_OWNER_LABEL: "true"}
+        self.networks[name] = dict(labels or {})
         return True
 
     def remove_network(self, name: str) -> bool:
         labels = self.networks.get(name)
         in_use = any(c.spec.network == name for c in self.containers.values())
-        if labels is None or NETWORK_OWNER_LABEL not in labels or in_use:
+        dedicated = labels is not None and NETWORK_CLUSTER_LABEL in labels
+        if name == DEFAULT_NETWORK or not dedicated or in_use:
             return False
         del self.networks[name]
         return True

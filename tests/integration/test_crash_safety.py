@@ -8,7 +8,6 @@ at a time (the machine has two cores).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,34 +21,12 @@ import pytest
 
 from pytest_kindcluster import KindCluster
 from pytest_kindcluster.util.waiting import wait_until
-from tests.support import SESSIONS, run_session, unique
+from tests.support import Session, run_session, unique
 
 pytestmark = pytest.mark.integration
 
 OWNER_PID_LABEL = "dev.pytest-kindcluster.owner-pid"
 NOTHING: dict[str, list[str]] = {"containers": [], "volumes": []}
-
-
-class Session:
-    """A pytest run in the background, its output in a file (a pipe could fill up and block)."""
-
-    def __init__(self, cwd: Path, session: str, *args: str, env: dict[str, str] | None = None):
-        cwd.mkdir(parents=True, exist_ok=True)
-        self.log = cwd / "output.txt"
-        argv = [sys.executable, "-m", "pytest", str(SESSIONS / session), "-v"]
-        argv += ["-p", "no:cacheprovider", "-p", "no:randomly", *args]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-
-    def wait(self, timeout: float = 1500) -> tuple[int, str]:
-        code = self.proc.wait(timeout=timeout)
-        return code, self.log.read_text()
 
 
 def cluster_name(output: str) -> str:
@@ -120,7 +97,7 @@ def test_two_runs_started_together_never_touch_each_other(
     assert not Path(kubeconfig_b).exists()
 
 
-def test_sigkill_during_create_then_the_next_run_reaps_and_prune_takes_the_rest(
+def test_sigkill_during_create_then_the_next_run_reaps_and_prune_spares_the_kept_one(
     pytester: pytest.Pytester,
     docker_client: docker.DockerClient,
     node_image: str,
@@ -128,25 +105,30 @@ def test_sigkill_during_create_then_the_next_run_reaps_and_prune_takes_the_rest(
     tmp_path: Path,
 ) -> None:
     orphan, kept, following = unique("it-orphan"), unique("it-kept"), unique("it-next")
+    stale = unique("it-stale")
+    pids: dict[str, int] = {}
+
+    def killed_while_creating(name: str, *extra: str) -> None:
+        run = Session(tmp_path / name, "needs_cluster.py", f"--kind-name={name}", *extra)
+        node = wait_for_node(docker_client, f"{name}-control-plane")
+        # Well inside creation: systemd is booting or kubeadm init is running.
+        wait_until(partial(booted, node), what="the node to boot", timeout=120)
+        run.proc.kill()
+        code, output = run.wait()
+        assert code == -signal.SIGKILL, output
+        assert f"kind {name}: ready in" not in output  # killed before it was ready
+        # The orphan really exists, labelled with an owner that is now gone.
+        assert leftovers(name)["containers"] == [f"{name}-control-plane"]
+        assert leftovers(name)["volumes"]
+        pids[name] = run.proc.pid
+        assert docker_client.containers.get(f"{name}-control-plane").labels[OWNER_PID_LABEL] == str(
+            run.proc.pid
+        )
+
     try:
-        pids = {}
         # The kept one first: each run reaps the orphans it finds, so the orphan must be last.
-        for name, extra in ((kept, ["--kind-retain=always"]), (orphan, [])):
-            run = Session(tmp_path / name, "needs_cluster.py", f"--kind-name={name}", *extra)
-            node = wait_for_node(docker_client, f"{name}-control-plane")
-            # Well inside creation: systemd is booting or kubeadm init is running.
-            wait_until(partial(booted, node), what="the node to boot", timeout=120)
-            run.proc.kill()
-            code, output = run.wait()
-            assert code == -signal.SIGKILL, output
-            assert f"kind {name}: ready in" not in output  # killed before it was ready
-            # The orphan really exists, labelled with an owner that is now gone.
-            assert leftovers(name)["containers"] == [f"{name}-control-plane"]
-            assert leftovers(name)["volumes"]
-            pids[name] = run.proc.pid
-            assert docker_client.containers.get(f"{name}-control-plane").labels[
-                OWNER_PID_LABEL
-            ] == str(run.proc.pid)
+        killed_while_creating(kept, "--kind-retain=always")
+        killed_while_creating(orphan)
 
         result = run_session(pytester, "needs_cluster.py", f"--kind-name={following}")
         result.assert_outcomes(passed=1)
@@ -161,15 +143,31 @@ def test_sigkill_during_create_then_the_next_run_reaps_and_prune_takes_the_rest(
         # Retained clusters are never reaped behind the user's back...
         assert leftovers(kept)["containers"] == [f"{kept}-control-plane"]
 
-        # ... only when asked: --kind-prune, even in a session that needs no cluster.
+        # --kind-prune, even in a session that needs no cluster, removes a stale cluster...
+        killed_while_creating(stale)
         pruned = run_session(pytester, "no_cluster.py", "--kind-prune")
         pruned.assert_outcomes(passed=1)
         pruned.stdout.fnmatch_lines(
-            [f"kindcluster prune: removed stale cluster {kept} (1 container(s)*retain=always)"]
+            [
+                f"kindcluster prune: removed stale cluster {stale} (1 container(s), age *, "
+                f"owner pid {pids[stale]} on * is gone)"
+            ]
         )
+        assert leftovers(stale) == NOTHING
+        # ... but never a retained one (issue 11: it used to, and this test asserted it did).
+        assert kept not in pruned.stdout.str()
+        assert leftovers(kept)["containers"] == [f"{kept}-control-plane"]
+
+        # Only a delete by name removes it.
+        deleted = subprocess.run(
+            [sys.executable, "-m", "pytest_kindcluster", "cluster", "delete", kept],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert deleted.returncode == 0, deleted.stderr
+        assert deleted.stdout == f"deleted cluster {kept} (1 container(s))\n"
         assert leftovers(kept) == NOTHING
     finally:
-        for name in (orphan, kept, following):
+        for name in (orphan, kept, following, stale):
             KindCluster(name).delete()
 
 

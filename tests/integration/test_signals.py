@@ -22,7 +22,7 @@ import pytest
 from pytest_kindcluster import KindCluster
 from pytest_kindcluster.util.waiting import wait_until
 from tests import support
-from tests.support import BackgroundSession, unique
+from tests.support import Session, unique
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +40,15 @@ class Runs:
     """The sessions and clusters of one test, stopped and deleted whatever becomes of it."""
 
     def __init__(self) -> None:
-        self.sessions: list[BackgroundSession] = []
+        self.sessions: list[Session] = []
         self.clusters: list[str] = []
 
     def cluster(self, prefix: str) -> str:
         self.clusters.append(unique(prefix))
         return self.clusters[-1]
 
-    def start(self, *args: Any, **kwargs: Any) -> BackgroundSession:
-        self.sessions.append(BackgroundSession(*args, **kwargs))
+    def start(self, *args: Any, **kwargs: Any) -> Session:
+        self.sessions.append(Session(*args, **kwargs))
         return self.sessions[-1]
 
 

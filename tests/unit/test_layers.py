@@ -31,6 +31,7 @@ RANKS: Mapping[str, int] = {
     "settings": 7,
     "markers": 7,
     "coordination": 7,
+    "overrides": 7,
     "reporting": 7,
     "signals": 7,
     "cluster": 6,

@@ -2,8 +2,10 @@
 
 See docs/node-contract.md#the-kind-network (kind: pkg/cluster/internal/providers/docker/network.go).
 
-Shared by every cluster, ours and kind's. Teardown removes it only when this package created it
-and no container at all is attached any more.
+Shared by every cluster, ours and kind's, and never removed, as kind never removes it: a
+concurrent run may be between creating it and attaching its first node. It is created without
+labels of ours, so no version of this package takes it for its own. Only a network made for one
+cluster alone (labelled ``NETWORK_CLUSTER_LABEL``) is removed with that cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import docker
 import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
-from pytest_kindcluster.contract import NETWORK_OWNER_LABEL
+from pytest_kindcluster.contract import DEFAULT_NETWORK, NETWORK_CLUSTER_LABEL
 from pytest_kindcluster.runtime.docker.errors import engine_errors
 from pytest_kindcluster.util.waiting import wait_until
 
@@ -38,10 +40,10 @@ def ula_subnet(name: str, attempt: int) -> str:
 def ensure_network(
     client: docker.DockerClient, name: str, labels: Mapping[str, str] | None = None
 ) -> bool:
-    """Create the shared bridge network if it is missing, the way kind creates it.
+    """Create the bridge network if it is missing, the way kind creates it, with ``labels``.
 
-    ``labels`` (the creating run's owner labels) are added to ours; the network is shared, so
-    they only say who made it.
+    The shared network gets none; a network made for one cluster alone carries
+    ``NETWORK_CLUSTER_LABEL``, which is what lets :func:`remove_network` remove it.
     """
     if find_network(client, name) is not None:
         return False
@@ -74,9 +76,8 @@ def _create_network(
     name: str,
     options: dict[str, str],
     subnet: str,
-    owner: Mapping[str, str],
+    labels: Mapping[str, str],
 ) -> bool:
-    labels = {**owner, NETWORK_OWNER_LABEL: "true"}
     try:
         client.networks.create(
             name,
@@ -84,7 +85,7 @@ def _create_network(
             options=options,
             enable_ipv6=True,
             ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
-            labels=labels,
+            labels=dict(labels),
         )
     except docker.errors.APIError as exc:
         text = str(exc.explanation or exc).lower()
@@ -93,7 +94,7 @@ def _create_network(
         if "ipv6" not in text:
             raise
         # The engine cannot do IPv6 here: kind falls back to an IPv4-only network too.
-        client.networks.create(name, driver="bridge", options=options, labels=labels)
+        client.networks.create(name, driver="bridge", options=options, labels=dict(labels))
     return True
 
 
@@ -113,9 +114,11 @@ def _default_bridge_mtu(client: docker.DockerClient) -> str | None:
 
 
 def remove_network(client: docker.DockerClient, name: str) -> bool:
-    """Remove the network only if we created it and no container (ours or not) uses it."""
+    """Remove a network made for one cluster alone once nothing uses it; never the shared one."""
+    if name == DEFAULT_NETWORK:
+        return False
     network = find_network(client, name)
-    if network is None or network.attrs.get("Labels", {}).get(NETWORK_OWNER_LABEL) != "true":
+    if network is None or not (network.attrs.get("Labels") or {}).get(NETWORK_CLUSTER_LABEL):
         return False
     with engine_errors(f"inspect network {name!r}"):
         network.reload()

@@ -85,11 +85,11 @@ class DockerRuntime:
         )
 
     def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> bool:
-        """Create the shared bridge network if it is missing; True when this call created it."""
+        """Create the bridge network if it is missing; True when this call created it."""
         return ensure_network(self._client, name, labels)
 
     def remove_network(self, name: str) -> bool:
-        """Remove the network only if we created it and no container (ours or not) uses it."""
+        """Remove a network made for one cluster alone once unused; never the shared one."""
         return remove_network(self._client, name)
 
     # -- nodes --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.contract import (
     CLUSTER_LABEL,
     CREATED_LABEL,
+    NETWORK_CLUSTER_LABEL,
     OWNER_PID_LABEL,
     ROLE_LABEL,
     RUN_ID_LABEL,
@@ -75,11 +77,9 @@ def test_single_node_flow(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> 
     assert labels[RUN_ID_LABEL] == "run1"
     assert {OWNER_PID_LABEL, CREATED_LABEL} <= set(labels)
     assert fake.containers[cp].spec.publish_api_server
-    assert list(fake.networks) == ["kind"]
-    network = fake.networks["kind"]  # shared, but labelled with who created it
-    assert network["dev.pytest-kindcluster.network"] == "true"
-    assert network[RUN_ID_LABEL] == "run1"
-    assert network[OWNER_PID_LABEL] == labels[OWNER_PID_LABEL] == str(os.getpid())
+    assert labels[OWNER_PID_LABEL] == str(os.getpid())
+    # Shared, created as kind creates it: no labels of ours, so no run takes it for its own.
+    assert fake.networks == {"kind": {}}
 
     commands = fake.commands(cp)
     assert (
@@ -113,7 +113,7 @@ def test_single_node_flow(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> 
 
     cluster.close()
     assert fake.containers == {}
-    assert fake.networks == {}  # ours and now unused
+    assert list(fake.networks) == ["kind"]  # shared: never removed, as kind never removes it
     assert not cluster.kubeconfig_path.exists()
 
 
@@ -159,6 +159,7 @@ def test_failed_step_rolls_back_only_this_runs_nodes_and_exports_logs(
     assert (tmp_path / "logs" / "demo" / "demo-control-plane" / "serial.log").exists()
     assert any("rolled back" in note for note in error.__notes__)
     assert list(fake.containers) == ["other-control-plane"]
+    assert list(fake.networks) == ["kind"]  # the rollback leaves the shared network too
     assert ready_calls == []
 
 
@@ -251,6 +252,24 @@ def test_network_not_ours_or_in_use_is_kept(
     fake.networks["kind"] = {}  # made by kind itself
     make(fake, tmp_path).create().close()
     assert "kind" in fake.networks
+    # Even labelled as an older version of this plugin labelled it, or as one cluster's own.
+    fake.networks["kind"] = {"dev.pytest-kindcluster.network": "true", NETWORK_CLUSTER_LABEL: "x"}
+    make(fake, tmp_path).create().close()
+    assert "kind" in fake.networks
+
+
+def test_a_network_made_for_one_cluster_alone_goes_with_it(
+    tmp_path: Path, ready_calls: list[dict[str, Any]]
+) -> None:
+    fake = FakeRuntime()
+    fake.networks["demo-net"] = {NETWORK_CLUSTER_LABEL: "demo"}
+    cluster = make(fake, tmp_path)
+    cluster.spec = replace(cluster.spec, network="demo-net")
+    cluster.create()
+    assert fake.containers["demo-control-plane"].spec.network == "demo-net"
+    assert not fake.remove_network("demo-net")  # in use
+    cluster.close()
+    assert fake.networks == {}
 
 
 @pytest.mark.parametrize("name", ["UPPER", "-dash", "a" * 50, "under_score", ""])

@@ -19,6 +19,7 @@ from pytest_kindcluster.cluster.existing import (
     display_name,
     remove_stale_private_dirs,
 )
+from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.errors import ClusterUnreachable, ConfigError, ExistingClusterError
 from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.runtime.fake import FakeRuntime
@@ -111,13 +112,17 @@ def test_the_private_copy_is_pinned_to_the_context_and_removed_at_close(
 def test_private_dirs_of_dead_runs_are_removed(private_tmp: Path) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
-    stale = private_tmp / f"{PRIVATE_DIR_PREFIX}{dead}-0-abc"
-    live = private_tmp / f"{PRIVATE_DIR_PREFIX}{os.getpid()}-0-def"
-    for path in (stale, live):
+    pid_ns = Owner.of().pid_ns
+    stale = private_tmp / f"{PRIVATE_DIR_PREFIX}{dead}-0-{pid_ns}-abc"
+    live = private_tmp / f"{PRIVATE_DIR_PREFIX}{os.getpid()}-0-{pid_ns}-def"
+    # Another PID namespace's, or an older layout's: the owner cannot be checked from here.
+    foreign = private_tmp / f"{PRIVATE_DIR_PREFIX}{dead}-0-4026531999-ghi"
+    old_layout = private_tmp / f"{PRIVATE_DIR_PREFIX}{dead}-0-jkl"
+    for path in (stale, live, foreign, old_layout):
         path.mkdir()
         (path / "kubeconfig").write_text("secret")
     assert remove_stale_private_dirs() == [stale]
-    assert live.exists()
+    assert [p.exists() for p in (live, foreign, old_layout)] == [True, True, True]
 
 
 def test_kubectl_is_the_default_node_images_else_paths_else_a_clear_error(

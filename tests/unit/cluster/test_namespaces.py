@@ -48,7 +48,7 @@ def test_namespaces_carry_the_label_the_run_id_and_the_owner() -> None:
 
 def test_the_rule_deletes_only_provable_leftovers() -> None:
     here = Owner.of()
-    gone = Owner(here.host, dead_pid(), "")
+    gone = Owner(here.host, dead_pid(), "", here.pid_ns, here.boot_id)
     elsewhere = Owner("another-host", os.getpid(), "")
     old = STALE_AFTER + timedelta(minutes=1)
     verdicts = {
@@ -77,7 +77,8 @@ def test_the_rule_deletes_only_provable_leftovers() -> None:
 
 
 def test_sweep_deletes_the_stale_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    gone = Owner(Owner.of().host, dead_pid(), "")
+    here = Owner.of()
+    gone = Owner(here.host, dead_pid(), "", here.pid_ns, here.boot_id)
     listed = [namespace("left-behind", gone), namespace("in-use", Owner.of())]
     deleted: list[str] = []
     selectors: list[str] = []

@@ -1,43 +1,33 @@
-"""Who is an orphan and what a sweep removes, against an in-memory list of labelled resources.
+"""What a sweep removes, leaves alone and reports, against an in-memory list of labelled resources.
 
-Owners are real processes: this one (alive) and a child that has exited (gone), so the
-liveness check itself is exercised, not mocked.
+Owners are judged by a host view whose facts each test sets (see test_ownership.py): a pid
+listed in it is alive, any other pid is gone, and owners can sit in another PID namespace.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_kindcluster.cluster.ownership import (
-    Owner,
-    OwnerState,
-    age_of,
-    cluster_labels,
-    process_start,
-)
-from pytest_kindcluster.cluster.reaper import find_stale, remove_run, sweep
-from pytest_kindcluster.contract import (
-    CLUSTER_LABEL,
-    OWNER_HOST_LABEL,
-    OWNER_PID_LABEL,
-    OWNER_STARTED_LABEL,
-    RETAIN_LABEL,
-    RUN_ID_LABEL,
-)
+from pytest_kindcluster.cluster.lifecycle import KindCluster
+from pytest_kindcluster.cluster.ownership import CREATED_FORMAT, Owner, cluster_labels
+from pytest_kindcluster.cluster.reaper import delete_command, remove_run, survey, sweep
+from pytest_kindcluster.contract import CLUSTER_LABEL, CREATED_LABEL, OWNER_PID_LABEL
+from pytest_kindcluster.errors import EngineError
+from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.runtime.base import Resource
+from pytest_kindcluster.runtime.fake import FakeRuntime
+from tests.unit.cluster.test_ownership import View, owner
 
-
-@pytest.fixture(scope="module")
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been waited for)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+LIVE, DEAD = 100, 200
+VIEW = View({LIVE: "5000"})
+OTHER_NS = "4026532001"
 
 
 class Engine:
@@ -46,6 +36,7 @@ class Engine:
     def __init__(self) -> None:
         self.items: dict[str, Resource] = {}
         self.volume_users: dict[str, str] = {}
+        self.broken: set[str] = set()
 
     def add(self, kind: str, name: str, labels: Mapping[str, str], *, user: str = "") -> None:
         assert kind in ("container", "volume")
@@ -60,97 +51,223 @@ class Engine:
         return sorted(found, key=lambda r: (r.kind != "container", r.name))
 
     def remove(self, resource: Resource) -> bool:
+        if resource.name in self.broken:  # a container stuck in the engine
+            raise EngineError(f"remove container {resource.name}", "device or resource busy")
         if self.volume_users.get(resource.name) in self.items:
             return False
         return self.items.pop(resource.name, None) is not None
 
 
-def cluster(engine: Engine, name: str, owner: Owner, *, retain: str = "never") -> None:
-    labels = {CLUSTER_LABEL: name, **cluster_labels(owner, f"run-{name}", retain)}
+def labels_of(who: Owner, name: str, retain: str, hours_old: float) -> dict[str, str]:
+    created = datetime.now(UTC) - timedelta(hours=hours_old)
+    return {
+        CLUSTER_LABEL: name,
+        **cluster_labels(who, f"run-{name}", retain),
+        CREATED_LABEL: created.strftime(CREATED_FORMAT),
+    }
+
+
+def cluster(
+    engine: Engine, name: str, who: Owner, *, retain: str = "never", hours_old: float = 0
+) -> None:
+    labels = labels_of(who, name, retain, hours_old)
     for node in (f"{name}-control-plane", f"{name}-worker"):
         engine.add("container", node, labels)
         engine.add("volume", f"vol-{node}", labels, user=node)
 
 
-def test_owner_labels_round_trip_and_this_process_is_alive() -> None:
-    me = Owner.of()
-    assert me.host == socket.gethostname()
-    assert me.started == process_start(me.pid) != ""
-    assert Owner.from_labels(me.labels()) == me
-    assert me.state() is OwnerState.ALIVE
-    assert Owner.from_labels({OWNER_PID_LABEL: "not a pid"}) is None
-    assert Owner.from_labels({}) is None
+def names(engine: Engine, prefix: str) -> list[str]:
+    return sorted(n for n in engine.items if n.startswith((prefix, f"vol-{prefix}")))
 
 
-def test_a_dead_pid_a_reused_pid_and_another_host(dead_pid: int) -> None:
-    assert Owner.of(dead_pid).state() is OwnerState.GONE
-    me = Owner.of()
-    # Same pid, but a process that started at another time: the pid was reused.
-    assert Owner(me.host, me.pid, str(int(me.started) - 1)).state() is OwnerState.GONE
-    # A pid on another machine says nothing about this one's processes.
-    assert Owner("elsewhere", dead_pid, "").state() is OwnerState.UNKNOWN
-
-
-def test_labels_carry_owner_run_creation_and_retention() -> None:
-    labels = cluster_labels(Owner.of(), "abc123", "on-failure")
-    assert labels[RUN_ID_LABEL] == "abc123"
-    assert labels[RETAIN_LABEL] == "on-failure"
-    assert {OWNER_HOST_LABEL, OWNER_PID_LABEL, OWNER_STARTED_LABEL} <= set(labels)
-    assert age_of(labels) == "0m"
-    assert age_of({}) == "?"
-
-
-def test_only_orphans_are_stale(dead_pid: int) -> None:
+def test_only_clusters_whose_owner_is_proven_gone_are_removed() -> None:
     engine = Engine()
-    cluster(engine, "orphan", Owner.of(dead_pid))
-    cluster(engine, "alive", Owner.of())
-    cluster(engine, "remote", Owner("elsewhere", dead_pid, ""))
-    cluster(engine, "kept", Owner.of(dead_pid), retain="always")
+    cluster(engine, "orphan", owner(DEAD))
+    cluster(engine, "alive", owner(LIVE))
+    cluster(engine, "elsewhere", owner(DEAD, pid_ns=OTHER_NS))  # a container next door
+    cluster(engine, "kept", owner(DEAD), retain="always")
     engine.add("container", "kind-made", {CLUSTER_LABEL: "kind-made"})  # the kind CLI's
 
-    assert [c.name for c in find_stale(engine, include_retained=False)] == ["orphan"]
-    both = find_stale(engine, include_retained=True)
-    assert [c.name for c in both] == ["kept", "orphan"]
-    assert both[1].containers == ("orphan-control-plane", "orphan-worker")
-    assert f"owner pid {dead_pid} on {socket.gethostname()} is gone" in both[1].describe()
-    assert "retain=always" in both[0].describe()
-    assert find_stale(engine, include_retained=True, spare={"kept", "orphan"}) == []
+    found = {c.name: c.verdict.state.value for c in survey(engine, view=VIEW)}
+    assert found == {"alive": "alive", "elsewhere": "unknown", "kept": "gone", "orphan": "gone"}
+
+    report = sweep(engine, view=VIEW)
+    assert [c.name for c in report.removed] == ["orphan"]
+    assert [c.name for c in report.left_alone] == ["elsewhere"]
+    assert sorted(report.volumes) == ["vol-orphan-control-plane", "vol-orphan-worker"]
+    assert names(engine, "orphan") == []
+    assert len(names(engine, "alive")) == len(names(engine, "elsewhere")) == 4
+    assert len(names(engine, "kept")) == 4
+    assert "kind-made" in engine.items
+    assert report.lines() == [
+        f"removed stale cluster orphan (2 container(s), age 0m, owner pid {DEAD} on box is gone)",
+        f"left alone cluster elsewhere (2 container(s), age 0m, owner pid {DEAD} on box: another "
+        "PID namespace): cannot tell whether its owner still runs; if it is abandoned, remove "
+        "it with `python -m pytest_kindcluster cluster delete elsewhere`",
+        "removed 2 stray volume(s) of dead runs",
+    ]
+    assert sweep(engine, view=VIEW).removed == []  # nothing left to do
 
 
-def test_sweep_removes_orphans_with_their_volumes_and_stray_volumes(dead_pid: int) -> None:
+def test_retained_clusters_are_never_swept_whatever_the_age() -> None:
     engine = Engine()
-    cluster(engine, "orphan", Owner.of(dead_pid))
-    cluster(engine, "alive", Owner.of())
-    cluster(engine, "kept", Owner.of(dead_pid), retain="reuse")
-    # A volume whose container was removed without -v, and one of a live run being created.
-    engine.add("volume", "stray", {**cluster_labels(Owner.of(dead_pid), "r", "never")})
-    engine.add("volume", "fresh", {**cluster_labels(Owner.of(), "r", "never")})
-
-    report = sweep(engine)
-
-    assert [c.name for c in report.clusters] == ["orphan"]
-    assert sorted(report.volumes) == ["stray", "vol-orphan-control-plane", "vol-orphan-worker"]
-    assert report.problems == []
-    left = sorted(engine.items)
-    assert not {"orphan-control-plane", "orphan-worker", "stray"} & set(left)
-    assert {"alive-control-plane", "kept-worker", "vol-kept-worker", "fresh"} <= set(left)
-    assert report.lines()[0].startswith("removed stale cluster orphan (2 container(s)")
-
-    pruned = sweep(engine, include_retained=True)
-    assert [c.name for c in pruned.clusters] == ["kept"]
-    assert not [name for name in engine.items if name.startswith(("kept", "vol-kept"))]
-    assert sweep(engine).lines() == []  # nothing left to do
+    for retain in ("always", "on-failure", "reuse"):
+        cluster(engine, f"kept-{retain}", owner(DEAD), retain=retain, hours_old=100)
+        cluster(engine, f"odd-{retain}", owner(DEAD, boot_id="x"), retain=retain, hours_old=100)
+    report = sweep(engine, older_than=timedelta(minutes=1), view=VIEW)
+    assert report.removed == report.left_alone == []
+    assert report.volumes == []
+    assert len(engine.items) == 24
 
 
-def test_remove_run_follows_each_clusters_retention(dead_pid: int) -> None:
+def test_older_than_also_removes_unknown_owners_old_enough() -> None:
     engine = Engine()
-    me = Owner.of()
+    cluster(engine, "old-unknown", owner(DEAD, pid_ns=OTHER_NS), hours_old=7)
+    cluster(engine, "young-unknown", owner(DEAD, pid_ns=OTHER_NS), hours_old=5)
+    cluster(engine, "old-alive", owner(LIVE), hours_old=50)
+    cluster(engine, "old-older-version", owner(DEAD, pid_ns="", boot_id=""), hours_old=9)
+    no_date = labels_of(owner(DEAD, host="elsewhere"), "no-date", "never", 0)
+    del no_date[CREATED_LABEL]
+    engine.add("container", "no-date-control-plane", no_date)
+
+    report = sweep(engine, older_than=timedelta(hours=6), view=VIEW)
+
+    assert [c.name for c in report.removed] == ["old-older-version", "old-unknown"]
+    assert [c.name for c in report.left_alone] == ["no-date", "young-unknown"]
+    assert names(engine, "old-unknown") == names(engine, "old-older-version") == []
+    assert len(names(engine, "old-alive")) == 4  # a live owner is never swept, however old
+    assert "age ?" in report.lines()[2]
+
+
+def test_a_stuck_leftover_is_a_warning_and_the_sweep_goes_on() -> None:
+    engine = Engine()
+    cluster(engine, "stuck", owner(DEAD))
+    cluster(engine, "orphan", owner(DEAD))
+    engine.broken.add("stuck-control-plane")
+
+    report = sweep(engine, view=VIEW)
+
+    assert [c.name for c in report.removed] == ["orphan"]
+    assert report.problems == [
+        "container stuck-control-plane of stale cluster stuck: container engine failed to "
+        "remove container stuck-control-plane: device or resource busy"
+    ]
+    assert report.lines()[-1].startswith("warning: could not remove container stuck-control")
+    assert "stuck-control-plane" in engine.items
+    assert "stuck-worker" not in engine.items
+
+
+def test_spare_is_left_whatever_its_state() -> None:
+    engine = Engine()
+    cluster(engine, "reused", owner(DEAD))
+    cluster(engine, "other", owner(DEAD, pid_ns=OTHER_NS))
+    report = sweep(engine, spare={"reused", "other"}, view=VIEW)
+    assert report.removed == report.left_alone == []
+    assert len(engine.items) == 8
+
+
+def test_stray_volumes_go_only_with_a_proven_dead_non_retained_owner() -> None:
+    engine = Engine()
+    for name, who, retain in [
+        ("stray", owner(DEAD), "never"),
+        ("fresh", owner(LIVE), "never"),
+        ("next-door", owner(DEAD, pid_ns=OTHER_NS), "never"),
+        ("kept", owner(DEAD), "always"),
+    ]:
+        engine.add("volume", name, {**cluster_labels(who, "r", retain)})
+    report = sweep(engine, view=VIEW)
+    assert report.volumes == ["stray"]
+    assert sorted(engine.items) == ["fresh", "kept", "next-door"]
+
+
+def test_remove_run_follows_each_clusters_retention_and_reports_problems() -> None:
+    engine = Engine()
+    me = owner(LIVE)
     for name, retain in [("a", "never"), ("b", "always"), ("c", "on-failure"), ("d", "reuse")]:
         labels = {CLUSTER_LABEL: name, **cluster_labels(me, "run1", retain)}
         engine.add("container", f"{name}-control-plane", labels)
     other = {CLUSTER_LABEL: "other", **cluster_labels(me, "run2", "never")}
     engine.add("container", "other-control-plane", other)
+    stuck = {CLUSTER_LABEL: "e", **cluster_labels(me, "run1", "never")}
+    engine.add("container", "e-control-plane", stuck)
+    engine.broken.add("e-control-plane")
 
-    assert remove_run(engine, "run1", failed=True) == ["a"]
-    assert remove_run(engine, "run1", failed=False) == ["c"]
-    assert sorted(engine.items) == ["b-control-plane", "d-control-plane", "other-control-plane"]
+    removed, problems = remove_run(engine, "run1", failed=True)
+    assert removed == ["a"]
+    assert len(problems) == 1
+    assert problems[0].startswith("container e-control-plane: ")
+    assert remove_run(engine, "run1", failed=False)[0] == ["c"]
+    assert sorted(engine.items) == [
+        "b-control-plane",
+        "d-control-plane",
+        "e-control-plane",
+        "other-control-plane",
+    ]
+
+
+def test_delete_command_names_the_cluster() -> None:
+    assert delete_command("x") == "python -m pytest_kindcluster cluster delete x"
+
+
+# -- create() reaps best effort ---------------------------------------------------------------
+
+
+class StuckRuntime(FakeRuntime):
+    """An engine in which one leftover container cannot be removed."""
+
+    def __init__(self, stuck: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stuck = stuck
+
+    def remove(self, resource: Resource) -> bool:
+        if resource.name == self.stuck:
+            raise EngineError(f"remove container {resource.name}", "device or resource busy")
+        return super().remove(resource)
+
+
+class UnlistableRuntime(FakeRuntime):
+    """An engine that errors when asked for labelled resources."""
+
+    def labelled(self, label: str) -> list[Resource]:
+        raise EngineError(f"list containers labelled {label}", "internal error")
+
+
+@pytest.fixture
+def no_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readiness, "wait_ready", lambda api, **kwargs: {})
+
+
+def dead_owner_labels(name: str) -> dict[str, str]:
+    # A pid the real view says is gone: an exited child of this process.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return {CLUSTER_LABEL: name, **cluster_labels(Owner.of(child.pid), "r0", "never")}
+
+
+@pytest.mark.usefixtures("no_readiness")
+def test_create_succeeds_when_someone_elses_leftover_cannot_be_removed(tmp_path: Path) -> None:
+    fake = StuckRuntime("old-control-plane")
+    fake.add_foreign_node("old-control-plane", "old")
+    fake.containers["old-control-plane"].labels.update(dead_owner_labels("old"))
+    assert OWNER_PID_LABEL in fake.containers["old-control-plane"].labels
+
+    cluster = KindCluster("demo", runtime=fake, images=fake, kubeconfig=tmp_path / "kc").create()
+
+    assert cluster.ready_seconds is not None
+    assert len(cluster.reap_notes) == 1
+    assert cluster.reap_notes[0].startswith(
+        "warning: could not remove container old-control-plane of stale cluster old:"
+    )
+    assert "device or resource busy" in cluster.reap_notes[0]
+    cluster.delete()
+
+
+@pytest.mark.usefixtures("no_readiness")
+def test_create_succeeds_when_leftovers_cannot_even_be_listed(tmp_path: Path) -> None:
+    fake = UnlistableRuntime()
+    cluster = KindCluster("demo", runtime=fake, images=fake, kubeconfig=tmp_path / "kc").create()
+    assert cluster.ready_seconds is not None
+    assert cluster.reap_notes == [
+        "warning: could not look for leftovers of crashed runs: container engine failed to "
+        f"list containers labelled {OWNER_PID_LABEL}: internal error"
+    ]
