@@ -223,3 +223,11 @@ def test_every_exception_class_is_defined_in_errors_py() -> None:
             if defined_here and issubclass(obj, BaseException) and mod != "errors":
                 elsewhere.append(f"{mod}.{obj.__name__}")
     assert elsewhere == []
+
+
+def test_test_files_have_unique_basenames() -> None:
+    # Test folders have no __init__.py, so pytest imports test files by basename: two files of one
+    # name in different folders fail collection of the whole suite ("import file mismatch").
+    root = PACKAGE.parent
+    names = [p.name for top in ("tests", "examples") for p in (root / top).rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

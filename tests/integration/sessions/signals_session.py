@@ -1,6 +1,6 @@
 """A session on a real cluster that records its signal handlers and when removal starts.
 
-Run by tests/integration/test_signals.py. ``KIND_SIGNALS_DIR`` is where it writes; with
+Run by tests/integration/test_interrupts.py. ``KIND_SIGNALS_DIR`` is where it writes; with
 ``KIND_MARKED`` the tests use a marked cluster of that name (deleted in a config clean-up, after
 pytest_unconfigure); with ``KIND_WAIT`` the kind test waits for the signal; ``KIND_SLOW_REMOVAL``
 (tenths of a second) holds the removal back, to leave time for several signals.

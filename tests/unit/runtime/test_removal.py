@@ -2,7 +2,7 @@
 
 The host's cgroup file system is a directory tree under tmp_path; the engine is a stand-in that
 refuses to remove a node while any of its freezers is FROZEN, as Docker does ("did not receive
-an exit event"). tests/integration/test_signals.py does it with a real node and cgroup.
+an exit event"). tests/integration/test_interrupts.py does it with a real node and cgroup.
 """
 
 from __future__ import annotations
