@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -191,7 +190,8 @@ def test_namespaces_left_by_a_crashed_run_are_deleted_by_the_next(
 ) -> None:
     core: Any = k8s_client.CoreV1Api(cluster.api_client)
     suffix = secrets.token_hex(3)
-    crashed = Owner(socket.gethostname(), dead_pid(), "")
+    here = Owner.of()  # a crashed run of this host and PID namespace: provably gone
+    crashed = Owner(here.host, dead_pid(), "", here.pid_ns, here.boot_id)
     made = {
         f"leftover-{suffix}": (MANAGED_BY | {RUN_ID_LABEL: "crashed"}, crashed.labels()),
         f"live-{suffix}": (MANAGED_BY | {RUN_ID_LABEL: "live"}, Owner.of().labels()),
