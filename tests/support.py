@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from pytest_kindcluster.contract import CLUSTER_LABEL
 
 if TYPE_CHECKING:
@@ -141,3 +143,25 @@ def error_section(output: str, test: str) -> list[str]:
         len(lines),
     )
     return lines[start:end]
+
+
+# Context names shaped like the cloud providers' (never valid kind cluster names).
+GKE = "gke_my-project_europe-west1-b_prod"
+EKS = "arn:aws:eks:eu-west-1:123456789012:cluster/x"
+
+
+def cloud_kubeconfig(
+    path: Path, *, server: str = "https://127.0.0.1:1", current: str = GKE
+) -> Path:
+    """A token kubeconfig with a GKE- and an EKS-named context, both pointing at ``server``."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": server}} for n in (GKE, EKS)],
+        "users": [{"name": "u", "user": {"token": "secret-token"}}],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": "u"}} for n in (GKE, EKS)],
+        "current-context": current,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc))
+    return path

@@ -23,23 +23,7 @@ from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.errors import ClusterUnreachable, ConfigError, ExistingClusterError
 from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.runtime.fake import FakeRuntime
-
-GKE = "gke_my-project_europe-west1-b_prod"
-EKS = "arn:aws:eks:eu-west-1:123456789012:cluster/x"
-
-
-def token_kubeconfig(path: Path, server: str = "https://127.0.0.1:1") -> Path:
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": n, "cluster": {"server": server}} for n in (GKE, EKS)],
-        "users": [{"name": "u", "user": {"token": "secret-token"}}],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": "u"}} for n in (GKE, EKS)],
-        "current-context": GKE,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc))
-    return path
+from tests.support import EKS, GKE, cloud_kubeconfig
 
 
 @pytest.fixture
@@ -58,7 +42,7 @@ def test_cloud_names_are_names_and_never_checked_as_kind_names() -> None:
 
 
 def test_context_picks_the_cluster_and_the_name(tmp_path: Path) -> None:
-    path = token_kubeconfig(tmp_path / "home" / "config")
+    path = cloud_kubeconfig(tmp_path / "home" / "config")
     assert ExistingCluster(path).name == GKE
     assert ExistingCluster(path, context=EKS).name == EKS
     with pytest.raises(ConfigError, match="has no context 'nope'"):
@@ -69,7 +53,7 @@ def test_an_unreachable_apiserver_is_one_error_and_leaves_nothing(
     tmp_path: Path, private_tmp: Path
 ) -> None:
     home = tmp_path / "home"
-    path = token_kubeconfig(home / "config")
+    path = cloud_kubeconfig(home / "config")
     cluster = ExistingCluster(path, context=EKS, timeout=300)
     with pytest.raises(ClusterUnreachable) as info:
         cluster.create()
@@ -93,7 +77,7 @@ def test_the_private_copy_is_pinned_to_the_context_and_removed_at_close(
     monkeypatch.setattr(readiness, "probe_apiserver", lambda api: None)
     monkeypatch.setattr(readiness, "wait_ready", fake_wait)
     home = tmp_path / "home"
-    path = token_kubeconfig(home / "config")
+    path = cloud_kubeconfig(home / "config")
     cluster = ExistingCluster(path, context=EKS).create()
     private = cluster.kubeconfig_path
     assert private.parent.parent == private_tmp
@@ -129,7 +113,7 @@ def test_kubectl_is_the_default_node_images_else_paths_else_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    path = token_kubeconfig(tmp_path / "home" / "config")
+    path = cloud_kubeconfig(tmp_path / "home" / "config")
     fake = FakeRuntime()
     from_image = ExistingCluster(path, images=fake).kubectl_path
     assert from_image == tmp_path / "cache/pytest-kindcluster/kubectl/node/kubectl"
@@ -151,7 +135,7 @@ def test_kubectl_is_the_default_node_images_else_paths_else_a_clear_error(
 
 
 def test_what_needs_node_containers_is_refused_clearly(tmp_path: Path) -> None:
-    cluster = ExistingCluster(token_kubeconfig(tmp_path / "config"))
+    cluster = ExistingCluster(cloud_kubeconfig(tmp_path / "config"))
     with pytest.raises(ExistingClusterError, match="existing-cluster mode"):
         cluster.load_docker_image("busybox:1.36")
     with pytest.raises(ExistingClusterError, match="cannot run commands in the nodes"):
