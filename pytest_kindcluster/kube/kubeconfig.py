@@ -113,7 +113,20 @@ def api_client(
         # credentials; every request would fail later with a puzzling 401 or 403.
         raise ConfigError(f"cannot use kubeconfig {path}{which}: {'; '.join(logged)}")
     _trim_token(configuration)
+    if not configuration.proxy:
+        configuration.proxy = _proxy_url(path, context)
     return k8s_client.ApiClient(configuration)
+
+
+def _proxy_url(path: Path, context: str | None) -> str | None:
+    """The chosen cluster's ``proxy-url``: the loader reads it only from kubernetes 37.0 on."""
+    doc = yaml.safe_load(path.read_text()) or {}
+    name = context or doc.get("current-context")
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
+    cluster = contexts.get(name, {}).get("cluster")
+    clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
+    proxy = clusters.get(cluster, {}).get("proxy-url")
+    return str(proxy) if proxy else None
 
 
 def _trim_token(configuration: Any) -> None:
@@ -128,9 +141,14 @@ def _trim_token(configuration: Any) -> None:
     def trimmed(conf: Any) -> None:
         if refresh is not None:
             refresh(conf)
-        token = conf.api_key.get("BearerToken")
-        if isinstance(token, str):
-            conf.api_key["BearerToken"] = token.strip()
+        # The loader's hook puts itself back on the configuration each time it runs
+        # (kube_config.KubeConfigLoader._set_config): stay in front of it for the next request.
+        conf.refresh_api_key_hook = trimmed
+        # Clients from 37.0 keep the token under "BearerToken", older ones under "authorization".
+        for key in ("BearerToken", "authorization"):
+            token = conf.api_key.get(key)
+            if isinstance(token, str):
+                conf.api_key[key] = token.strip()
 
     trimmed(configuration)
     configuration.refresh_api_key_hook = trimmed
