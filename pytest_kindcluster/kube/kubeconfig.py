@@ -120,12 +120,8 @@ def api_client(
 
 def _proxy_url(path: Path, context: str | None) -> str | None:
     """The chosen cluster's ``proxy-url``: the loader reads it only from kubernetes 37.0 on."""
-    doc = yaml.safe_load(path.read_text()) or {}
-    name = context or doc.get("current-context")
-    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
-    cluster = contexts.get(name, {}).get("cluster")
-    clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
-    proxy = clusters.get(cluster, {}).get("proxy-url")
+    cluster = minify(path, check_context(path, context))["clusters"][0].get("cluster") or {}
+    proxy = cluster.get("proxy-url")
     return str(proxy) if proxy else None
 
 
