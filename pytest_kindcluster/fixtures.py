@@ -103,6 +103,7 @@ def kind_cluster(
             progress=progress,
             run_id=request.config.stash[RUN_ID],
             owner_pid=owner_pid(request.config),
+            snapshot=s.snapshot,
         )
 
     if share is not None:

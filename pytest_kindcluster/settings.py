@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_kindcluster.cluster.lifecycle import RETAIN_CHOICES, Retain
+from pytest_kindcluster.cluster.snapshot import refuse_high_availability
 from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.config.validate import validate_cluster_name
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
@@ -101,6 +102,13 @@ OPTIONS: tuple[Option, ...] = (
         Path,
         "PATH",
     ),
+    Option(
+        "snapshot",
+        "boot the cluster from a local snapshot of a ready cluster with the same inputs "
+        "(made on first use)",
+        "false",
+        _flag,
+    ),
 )
 # Options that name files: relative to where pytest was invoked (CLI) or to the rootdir (ini).
 _PATH_OPTIONS = ("logs_dir", "config", "kubeconfig")
@@ -138,6 +146,7 @@ class Settings:
     kubeconfig: Path | None = None
     #: the loaded --kind-config file (validated before any container exists)
     cluster_config: ClusterConfig | None = None
+    snapshot: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config, *, run_id: str | None = None) -> Settings:
@@ -166,6 +175,8 @@ class Settings:
             raise ConfigError("invalid pytest-kindcluster settings:\n  " + "\n  ".join(problems))
         if values["config"] is not None:
             values["cluster_config"] = load_config(values["config"])
+            if values["snapshot"]:
+                refuse_high_availability(values["cluster_config"])
             # kind's own rule: the file's name unless one is given explicitly.
             values["name"] = values["name"] or values["cluster_config"].name
         if values["name"] is None:
@@ -202,6 +213,8 @@ class Settings:
             shown["config"] = self.config
         if self.kubeconfig:
             shown["kubeconfig"] = f"{self.kubeconfig} (existing cluster)"
+        if self.snapshot:
+            shown["snapshot"] = True
         parts = [f"{field}={value} ({self.sources[field]})" for field, value in shown.items()]
         return ["kindcluster: " + ", ".join(parts[:2]), "kindcluster: " + ", ".join(parts[2:])]
 
@@ -225,6 +238,10 @@ def _check_cluster_options(values: Mapping[str, Any], sources: Mapping[str, str]
         if values.get("config") is not None:
             problems.append(
                 "--kind-kubeconfig uses an existing cluster; --kind-config cannot apply"
+            )
+        if values.get("snapshot"):
+            problems.append(
+                "--kind-kubeconfig uses an existing cluster; --kind-snapshot cannot apply"
             )
     return problems
 

@@ -27,6 +27,8 @@ from pytest_kindcluster.cluster.image_load import load_image
 from pytest_kindcluster.cluster.ownership import Owner, cluster_labels
 from pytest_kindcluster.cluster.reaper import sweep
 from pytest_kindcluster.cluster.rollback import nodes_of_run, roll_back
+from pytest_kindcluster.cluster.snapshot import refuse_high_availability
+from pytest_kindcluster.cluster.warm import create_from_snapshot
 from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import (
@@ -37,6 +39,7 @@ from pytest_kindcluster.errors import (
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
 from pytest_kindcluster.provision.access import export_kubeconfig, wait_cluster_ready
 from pytest_kindcluster.provision.kubeadm import kubectl_argv
+from pytest_kindcluster.provision.restore import network_name
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.runtime.base import (
     HostImages,
@@ -71,6 +74,7 @@ class KindCluster(ClusterBase):
         progress: Progress | None = None,
         run_id: str | None = None,
         owner_pid: int | None = None,
+        snapshot: bool = False,
     ) -> None:
         if retain not in RETAIN_CHOICES:
             raise ConfigError(f"retain must be one of {', '.join(RETAIN_CHOICES)}, got {retain!r}")
@@ -78,6 +82,10 @@ class KindCluster(ClusterBase):
         if config is not None and not isinstance(config, ClusterConfig):
             config = load_config(config)
         self.spec = ClusterSpec(name, image or DEFAULT_NODE_IMAGE, workers, timeout, config=config)
+        #: Boot from a snapshot of a ready cluster with the same inputs (made on first use).
+        self.snapshot = snapshot
+        if snapshot:
+            refuse_high_availability(self.spec.cluster_config)
         self.retain: Retain = retain
         self.reuse = reuse
         self.logs_dir = logs_dir
@@ -155,6 +163,8 @@ class KindCluster(ClusterBase):
         """
         if config_file is not None:
             self.spec = replace(self.spec, workers=0, config=load_config(config_file))
+            if self.snapshot:
+                refuse_high_availability(self.spec.cluster_config)
         ctx = self._new_context()
         self._ctx = ctx
         started = time.monotonic()
@@ -170,7 +180,10 @@ class KindCluster(ClusterBase):
             plan = f"creating cluster: {planes_text}{extra}, image {self.spec.image}"
             ctx.progress.note(self.name, plan)
             try:
-                run_steps(build_steps(self.spec), ctx)
+                if self.snapshot:
+                    create_from_snapshot(ctx, logs_dir=self._failure_logs_dir)
+                else:
+                    run_steps(build_steps(self.spec), ctx)
             except Exception as exc:
                 raise self._fail(ctx, exc) from exc
             except BaseException:
@@ -191,6 +204,8 @@ class KindCluster(ClusterBase):
         ctx = self._ctx or self._new_context()
         ctx.runtime.remove_nodes([n.name for n in ctx.runtime.list_nodes(self.name)])
         ctx.runtime.remove_network(self.spec.network)
+        # A cluster booted from a snapshot has a network of its own (whoever deletes it).
+        ctx.runtime.remove_network(network_name(self.name))
         self._forget_kubeconfig()
 
     def adopt(self) -> KindCluster:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import urllib3.exceptions
 from kubernetes import client as k8s_client
@@ -49,8 +50,21 @@ def apiserver_readyz(api: k8s_client.ApiClient) -> CheckResult:
     return CheckResult(False, f"HTTP {response.status}: {'; '.join(failing) or text[:200]}")
 
 
-def make_nodes_ready(expected: int) -> Check:
-    """Every one of the ``expected`` nodes is registered and Ready."""
+def _fresh(stamp: datetime | None, since: datetime | None) -> bool:
+    """Whether an API timestamp was written at or after ``since``.
+
+    The API keeps whole seconds, so ``since`` is truncated too; nothing of the cluster ran in
+    that second before it (the nodes were stopped long before).
+    """
+    return since is None or (stamp is not None and stamp >= since.replace(microsecond=0))
+
+
+def make_nodes_ready(expected: int, since: datetime | None = None) -> Check:
+    """Every one of the ``expected`` nodes is registered and Ready.
+
+    With ``since`` (a cluster booted from a snapshot), a Ready condition counts only if its
+    kubelet posted it after that time: the API still shows the status from before the snapshot.
+    """
 
     def nodes_ready(api: k8s_client.ApiClient) -> CheckResult:
         nodes = k8s_client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT).items
@@ -58,9 +72,11 @@ def make_nodes_ready(expected: int) -> Check:
         for node in nodes:
             conditions = (node.status.conditions if node.status else None) or []
             ready = next((c for c in conditions if c.type == "Ready"), None)
-            if ready is None or ready.status != "True":
+            name = node.metadata.name if node.metadata else "?"
+            if ready is not None and not _fresh(ready.last_heartbeat_time, since):
+                not_ready.append(f"{name} (status from before this boot)")
+            elif ready is None or ready.status != "True":
                 why = f"{ready.reason}: {ready.message}" if ready else "no Ready condition yet"
-                name = node.metadata.name if node.metadata else "?"
                 not_ready.append(f"{name} ({why})")
         count = len(nodes) - len(not_ready)
         state = f"{count}/{expected} Ready"
@@ -84,6 +100,44 @@ def coredns_available(api: k8s_client.ApiClient) -> CheckResult:
     return CheckResult(wanted > 0 and available >= wanted, f"{available}/{wanted} available")
 
 
+def make_coredns_pods_ready(since: datetime) -> Check:
+    """As many CoreDNS pods as the Deployment wants are Ready, with containers started since.
+
+    After a restore the Deployment's status is the one saved with the snapshot ("2/2
+    available" while its pods are not even running), so the pods themselves are the evidence.
+    """
+
+    def coredns_pods(api: k8s_client.ApiClient) -> CheckResult:
+        apps = k8s_client.AppsV1Api(api)
+        deployment = apps.read_namespaced_deployment(
+            "coredns", "kube-system", _request_timeout=REQUEST_TIMEOUT
+        )
+        wanted = deployment.spec.replicas or 0
+        pods = (
+            k8s_client.CoreV1Api(api)
+            .list_namespaced_pod(
+                "kube-system", label_selector="k8s-app=kube-dns", _request_timeout=REQUEST_TIMEOUT
+            )
+            .items
+        )
+        fresh = 0
+        for pod in pods:
+            if pod.metadata and pod.metadata.deletion_timestamp:
+                continue
+            status = pod.status
+            conditions = (status.conditions if status else None) or []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            containers = (status.container_statuses if status else None) or []
+            running = [c.state.running for c in containers if c.state and c.state.running]
+            started = [state.started_at for state in running]
+            if ready and containers and len(started) == len(containers):
+                fresh += all(_fresh(stamp, since) for stamp in started)
+        state = f"{fresh}/{wanted} pods Ready since this boot"
+        return CheckResult(wanted > 0 and fresh >= wanted, state)
+
+    return coredns_pods
+
+
 def make_service_account(namespace: str) -> Check:
     """The ``default`` ServiceAccount of ``namespace`` exists."""
 
@@ -102,12 +156,16 @@ def wait_service_account(api: k8s_client.ApiClient, namespace: str, *, timeout: 
     wait_ready(api, expected_nodes=0, timeout=timeout, interval=0.1, checks=check)
 
 
-def standard_checks(expected_nodes: int) -> dict[str, Check]:
-    """The four checks every cluster must pass, in the order they usually turn green."""
+def standard_checks(expected_nodes: int, since: datetime | None = None) -> dict[str, Check]:
+    """The four checks every cluster must pass, in the order they usually turn green.
+
+    ``since`` (timezone-aware) is when a cluster restored from a snapshot booted: node and
+    CoreDNS status older than that is what the snapshot saved, not evidence about this boot.
+    """
     return {
         "apiserver /readyz": apiserver_readyz,
-        "nodes Ready": make_nodes_ready(expected_nodes),
-        "CoreDNS available": coredns_available,
+        "nodes Ready": make_nodes_ready(expected_nodes, since),
+        "CoreDNS available": coredns_available if since is None else make_coredns_pods_ready(since),
         "default ServiceAccount": make_service_account("default"),
     }
 
@@ -128,12 +186,14 @@ def wait_ready(
     timeout: float,
     interval: float = 0.5,
     checks: dict[str, Check] | None = None,
+    since: datetime | None = None,
 ) -> dict[str, float]:
     """Poll until every check passes in one round; returns when each first passed (seconds).
 
     Raises :class:`ReadinessTimeout` with the last state of every check when time runs out.
+    ``since`` asks for evidence from after that time (see :func:`standard_checks`).
     """
-    checks = checks if checks is not None else standard_checks(expected_nodes)
+    checks = checks if checks is not None else standard_checks(expected_nodes, since)
     state = dict.fromkeys(checks, "not checked yet")
     first_ok: dict[str, float] = {}
     started = time.monotonic()

@@ -30,6 +30,7 @@ from pytest_kindcluster.runtime.base import (
     Resource,
     RuntimeInfo,
 )
+from pytest_kindcluster.runtime.fake_snapshots import FakeSnapshots
 
 CNI_TEMPLATE = """\
 # would you kindly template this file
@@ -98,6 +99,7 @@ class FakeRuntime:
         self.calls: list[tuple[str, tuple[str, ...], bytes | None]] = []
         self.exports: list[tuple[str, str]] = []
         self._failures: list[tuple[tuple[str, ...], int, str]] = []
+        self._snapshots: FakeSnapshots | None = None
 
     # -- test controls ---------------------------------------------------------------------------
 
@@ -190,6 +192,12 @@ class FakeRuntime:
 
     def resources(self) -> LabelledResources:
         return self
+
+    def snapshots(self) -> FakeSnapshots:
+        """One store per fake engine, so a test sees what a capture left."""
+        if self._snapshots is None:
+            self._snapshots = FakeSnapshots(self)
+        return self._snapshots
 
     # -- LabelledResources: the fake's containers (it keeps no volumes) ---------------------------
 
