@@ -11,6 +11,11 @@ snapshot image starts with the captured ``/var``.
 Only files that differ from the node image's own ``/var`` go into the new layer: about 600 MB of
 preloaded images are already in the image below. The archives stream through a pipe and are
 never held in memory or written to disk.
+
+Limits: the archive API keeps only ``security.capability`` among extended attributes, so an
+overlay "opaque directory" mark of a containerd snapshot would be lost, and a whiteout cannot be
+stored at all (refused below). The preloaded images of this project's node image have neither;
+the clone's pods run from the snapshots as they were unpacked at capture.
 """
 
 from __future__ import annotations
@@ -98,6 +103,13 @@ def layer_tar(
     ):
         for member in src:
             seen.add(member.name)
+            if member.ischr() and member.devmajor == member.devminor == 0:
+                # An overlay whiteout (a layer of a preloaded image deletes a file): an image
+                # layer cannot carry one, Docker's own overlay would take it as its whiteout.
+                raise EngineError(
+                    "capture /var",
+                    f"{member.name} is an overlay whiteout, which a snapshot image cannot hold",
+                )
             if base.get(member.name) == signature(member):
                 continue
             dst.addfile(member, src.extractfile(member) if member.isreg() else None)

@@ -1,0 +1,88 @@
+"""``--kind-snapshot`` as users meet it: the option, its ini twin, refusals, the terminal lines.
+
+Against the in-memory engine; tests/integration/test_snapshots.py runs it for real.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+HA = """\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+- role: control-plane
+- role: control-plane
+"""
+
+
+def test_off_by_default_and_shown_in_the_header_when_on(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    assert "snapshot" not in pytester.runpytest().stdout.str()
+    pytester.makeini("[pytest]\nkind_snapshot = true\n")
+    pytester.runpytest().stdout.fnmatch_lines(["kindcluster: workers=*, snapshot=True (ini)"])
+
+
+def test_ha_and_existing_clusters_are_refused_up_front(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    (pytester.path / "ha.yaml").write_text(HA)
+    result = pytester.runpytest("--kind-snapshot", "--kind-config=ha.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*snapshots support one control plane, this config has 3*"])
+    assert "kind issue 1689" in result.stderr.str()
+    (pytester.path / "kubeconfig").write_text("{}")
+    result = pytester.runpytest("--kind-snapshot", "--kind-kubeconfig=kubeconfig")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--kind-snapshot cannot apply*"])
+
+
+def test_a_session_captures_then_boots_and_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_kindcluster.runtime.fake import FakeRuntime
+        from pytest_kindcluster.kube import readiness
+
+        readiness.wait_ready = lambda api, **kwargs: {}
+        ENGINE = FakeRuntime()
+
+        @pytest.fixture(scope="session")
+        def kind_runtime():
+            return ENGINE
+
+        def pytest_unconfigure(config):
+            print("containers left:", sorted(ENGINE.containers))
+            print("networks left:", sorted(ENGINE.networks))
+            print("snapshot images:", len(ENGINE.snapshots().stored))
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_cluster(kind_cluster):
+            (node,) = kind_cluster.nodes
+            assert node.name == "demo-control-plane"
+            assert node.details().image.startswith("pytest-kindcluster/snapshot:")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--kind-name=demo", "--kind-snapshot", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "kind demo: created cold: no snapshot for these inputs; capturing snapshot * from *",
+            "kind kc-snap-*: kubeadm-init *s",
+            "kind kc-snap-*: capture *s",
+            "kind demo: snapshot * captured in *s (* MB)",
+            "kind demo: rewrite *s",
+            "kind demo: booted from snapshot * (created *s ago)",
+            "kind demo: ready in *s",
+            "*= kind clusters =*",
+            "kind demo: booted from snapshot * (created *s ago)",
+            "kind demo: deleted",
+            "containers left: []",
+            "networks left: []",
+            "snapshot images: 1",
+        ]
+    )
