@@ -20,17 +20,18 @@ address before it is replaced.
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pytest_kindcluster.config.model import NodeConfig
 from pytest_kindcluster.contract import API_SERVER_PORT, CLUSTER_LABEL, SNAPSHOT_NETWORK_LABEL
-from pytest_kindcluster.errors import ConfigError, ImageError
+from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError
 from pytest_kindcluster.provision.access import ExportKubeconfig, wait_cluster_ready
 from pytest_kindcluster.provision.context import Step, StepContext
 from pytest_kindcluster.provision.imagecheck import check_kind_node
-from pytest_kindcluster.provision.nodes import wait_booted
+from pytest_kindcluster.provision.nodes import BOOT_TIMEOUT
 from pytest_kindcluster.runtime.base import Node, NodeSpec, Role, SnapshotStore
 from pytest_kindcluster.util.concurrency import run_all
 
@@ -60,6 +61,16 @@ if [[ $role == control-plane ]]; then
   rm -f /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key
   kubeadm init phase certs apiserver --config /kind/kubeadm.conf
 fi
+"""
+# Once systemd is PID 1 the entrypoint has finished, including its rewrite of the NAT table
+# (Docker's DNS), so rules added now stay. systemctl answers a little later; the kubelet's
+# start is queued at once and runs when containerd is up (its unit's After=).
+START_SCRIPT = """
+set -eu
+until [ "$(cat /proc/1/comm)" = systemd ]; do sleep 0.05; done
+{rules}
+rm -f {pending}
+until systemctl start --no-block kubelet 2>/dev/null; do sleep 0.05; done
 """
 BRIDGE_COMMENT = "pytest-kindcluster: apiserver until kube-proxy syncs"
 
@@ -184,7 +195,7 @@ class RewriteAddresses:
         self.nodes = {f"-{n.suffix}": n for n in nodes}
 
     def run(self, ctx: StepContext) -> None:
-        """Rewrite while systemd boots; then bridge the apiserver's Service and start kubelets."""
+        """Rewrite while systemd boots; then bridge the apiserver's Service, start the kubelet."""
         addresses = {node.name: node.details().ipv4 for node in ctx.kube_nodes}
         control_plane = addresses[ctx.control_plane.name]
 
@@ -192,11 +203,20 @@ class RewriteAddresses:
             old, new = self._captured(ctx, node).ipv4, addresses[node.name]
             if old != new:
                 node.exec("bash", "-c", REWRITE_SCRIPT, "rewrite", old, new, node.role)
-            wait_booted(ctx, node)
-            for rule in boot_rules(ctx, node, control_plane):
-                node.exec("iptables", "-t", "nat", "-I", *rule)
-            node.exec("rm", "-f", PENDING_FILE)
-            node.exec("systemctl", "start", "--no-block", "kubelet")
+            rules = [
+                shlex.join(["iptables", "-t", "nat", "-I", *rule])
+                for rule in boot_rules(ctx, node, control_plane)
+            ]
+            script = START_SCRIPT.format(rules="\n".join(rules), pending=PENDING_FILE)
+            started = node.exec("timeout", str(BOOT_TIMEOUT), "sh", "-c", script, check=False)
+            if started.exit_code != 0:
+                tail = ctx.runtime.logs(node.name, tail=30)
+                raise ProvisionError(
+                    self.name,
+                    f"could not start the kubelet on {node.name} (exit {started.exit_code}: "
+                    f"{started.output.strip() or 'systemd did not come up'}); last console "
+                    f"lines:\n{tail}",
+                )
 
         run_all(rewrite, ctx.kube_nodes, what="rewrite node addresses")
 
@@ -257,8 +277,10 @@ class WaitFreshReady:
         control_plane = ctx.control_plane.details().ipv4
 
         def unbridge(node: Node) -> None:
-            for rule in boot_rules(ctx, node, control_plane):
-                node.exec("iptables", "-t", "nat", "-D", *rule)
+            rules = boot_rules(ctx, node, control_plane)
+            if rules:
+                script = "\n".join(shlex.join(["iptables", "-t", "nat", "-D", *r]) for r in rules)
+                node.exec("sh", "-c", script)
 
         run_all(unbridge, ctx.kube_nodes, what="remove the boot-time NAT rules")
 

@@ -6,6 +6,7 @@ tests/integration/test_snapshots.py.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,20 @@ class Recorder:
         return [
             line.removeprefix(f"{cluster}: ") for line in self.lines if line.startswith(cluster)
         ]
+
+
+def start_script(fake: FakeRuntime, node: str) -> str:
+    """The script that bridges the apiserver's Service and starts the kubelet on ``node``."""
+    (argv,) = [c for c in fake.commands(node) if c[0] == "timeout"]
+    assert argv[2:4] == ("sh", "-c")
+    return argv[4]
+
+
+def nat_rules(script: str, action: str) -> list[list[str]]:
+    """The iptables rules a script adds (``-I``) or deletes (``-D``), without the prefix."""
+    prefix = ["iptables", "-t", "nat", action]
+    lines = [shlex.split(line) for line in script.splitlines() if line.startswith("iptables")]
+    return [words[4:] for words in lines if words[:4] == prefix]
 
 
 @pytest.fixture
@@ -112,16 +127,18 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
     network = fake.networks["kindcluster-demo"]
     assert network[SNAPSHOT_NETWORK_LABEL] == "true"
     assert network[CLUSTER_LABEL] == "demo"
-    commands = fake.commands("demo-control-plane")
-    kubelet = commands.index(("systemctl", "start", "--no-block", "kubelet"))
-    assert commands.index(("rm", "-f", PENDING_FILE)) < kubelet
-    dnat = [c for c in commands if c[:4] == ("iptables", "-t", "nat", "-I")]
-    assert [c[4] for c in dnat] == ["OUTPUT", "PREROUTING"]  # a control plane needs no MASQUERADE
-    assert all("10.96.0.1/32" in c and f"{clone.ip}:6443" in c for c in dnat)
-    assert [c[4] for c in commands if c[:4] == ("iptables", "-t", "nat", "-D")] == [
+    start = start_script(fake, "demo-control-plane")
+    # NAT rules first, then the kubelet's gate goes and the kubelet starts.
+    assert start.index("iptables") < start.index(f"rm -f {PENDING_FILE}")
+    assert start.index(f"rm -f {PENDING_FILE}") < start.index("systemctl start --no-block kubelet")
+    dnat = nat_rules(start, "-I")
+    assert [rule[0] for rule in dnat] == [
         "OUTPUT",
         "PREROUTING",
-    ]
+    ]  # no MASQUERADE on a control plane
+    assert all("10.96.0.1/32" in rule and f"{clone.ip}:6443" in rule for rule in dnat)
+    removed = [c for c in fake.commands("demo-control-plane") if c[:2] == ("sh", "-c")]
+    assert [rule[0] for rule in nat_rules(removed[-1][2], "-D")] == ["OUTPUT", "PREROUTING"]
     # Readiness: the capture cluster as a cold one, the clone on evidence from after its boot.
     assert "since" not in ready_calls[0]
     assert ready_calls[1]["since"] is not None
@@ -150,9 +167,9 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
 def test_workers_get_masquerading_too(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> None:
     fake = FakeRuntime()
     make(fake, tmp_path, "demo", Recorder(), workers=1).create()
-    worker = [c for c in fake.commands("demo-worker") if c[:4] == ("iptables", "-t", "nat", "-I")]
-    assert [c[4] for c in worker] == ["OUTPUT", "PREROUTING", "POSTROUTING"]
-    assert worker[-1][-2:] == ("-j", "MASQUERADE")
+    worker = nat_rules(start_script(fake, "demo-worker"), "-I")
+    assert [rule[0] for rule in worker] == ["OUTPUT", "PREROUTING", "POSTROUTING"]
+    assert worker[-1][-2:] == ["-j", "MASQUERADE"]
     assert fake.containers["demo-worker"].spec.hostname.endswith("-worker")
 
 
@@ -162,7 +179,7 @@ def test_a_snapshot_that_fails_to_boot_is_said_removed_and_the_cluster_made_cold
     fake = FakeRuntime()
     make(fake, tmp_path, "first", Recorder()).create().delete()
     (snapshot,) = list_snapshots(fake.snapshots())
-    fake.fail(("systemctl", "start", "--no-block", "kubelet"), output="unit kubelet masked")
+    fake.fail(("timeout",), exit_code=124, output="unit kubelet masked")
     progress = Recorder()
     cluster = make(fake, tmp_path, "demo", progress).create()
     notes = progress.notes("demo")
