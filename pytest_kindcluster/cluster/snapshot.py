@@ -10,6 +10,7 @@ the only record: any process can list, use and delete snapshots.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
@@ -231,12 +232,21 @@ def resolve(store: SnapshotStore, text: str) -> Snapshot:
     raise ConfigError(f"{text!r} matches several snapshots: {', '.join(s.id for s in matches)}")
 
 
+def lock_path(snapshot_id: str) -> Path:
+    """One lock file per snapshot id, shared by every process of this machine: the first
+    session to need a snapshot makes it, the others wait and then use it."""
+    return Path(tempfile.gettempdir()) / f"pytest-kindcluster-snapshot-{snapshot_id}.lock"
+
+
 def delete(store: SnapshotStore, snapshot: Snapshot) -> list[str]:
     """Remove every image of the snapshot; returns those a container still uses."""
     refs = snapshot.images or [
         image.ref for image in store.images(f"{SNAPSHOT_LABEL}={snapshot.id}")
     ]
-    return [ref for ref in refs if not store.remove_image(ref)]
+    in_use = [ref for ref in refs if not store.remove_image(ref)]
+    if not in_use:
+        lock_path(snapshot.id).unlink(missing_ok=True)
+    return in_use
 
 
 def prune_reason(

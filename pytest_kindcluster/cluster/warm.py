@@ -37,6 +37,7 @@ from pytest_kindcluster.cluster.snapshot import (
     image_labels,
     image_ref,
     list_snapshots,
+    lock_path,
     node_images,
     refuse_high_availability,
     snapshot_inputs,
@@ -87,11 +88,6 @@ def current_inputs(ctx: StepContext) -> dict[str, Any]:
     ids = {ref: ctx.images.image_id(ref) or "" for ref in refs}
     info = ctx.info or ctx.runtime.info()
     return snapshot_inputs(ctx.spec, ids, info.cgroup_version)
-
-
-def lock_path(snapshot_id: str) -> Path:
-    """One lock file per snapshot id, shared by every process of this machine."""
-    return Path(tempfile.gettempdir()) / f"pytest-kindcluster-snapshot-{snapshot_id}.lock"
 
 
 def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> None:
