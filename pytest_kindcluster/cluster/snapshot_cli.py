@@ -26,7 +26,7 @@ from pytest_kindcluster.cluster.snapshot import (
     resolve,
     staleness,
 )
-from pytest_kindcluster.cluster.warm import build_snapshot, snapshot_store_of
+from pytest_kindcluster.cluster.warm import build_snapshot, snapshot_store_of, sweep_networks
 from pytest_kindcluster.config import load_config
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import ConfigError, KindClusterError
@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     prune = actions.add_parser(
         "prune",
         help="delete snapshots no session can use (node image gone or rebuilt, incomplete), "
-        "or older than --older-than",
+        "or older than --older-than; and networks that killed runs left behind",
     )
     prune.add_argument("--older-than", type=parse_age, metavar="AGE", help="e.g. 7d, 12h, 30m")
     prune.set_defaults(run=_run_prune)
@@ -162,6 +162,8 @@ def _run_prune(args: argparse.Namespace) -> int:
                 print(f"kept snapshot {snapshot.id} ({reason}): a container uses it")
             else:
                 print(f"deleted snapshot {snapshot.id}: {reason}")
+        for network in sweep_networks(store, engine):
+            print(f"deleted network {network}: its run is gone")
     except KindClusterError as exc:
         print(f"snapshot prune failed: {exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 1. The inputs (node image IDs, normalized config, cgroup version, format) give the snapshot id.
 2. Under a file lock per id (so parallel sessions and xdist workers make it once): if no usable
    snapshot exists, a capture cluster ``kc-snap-<id>`` is created cold, waits for strict
-   readiness, and is captured (:func:`capture`), then deleted.
+   readiness, and is captured (``capture.py``), then deleted.
 3. The session's cluster boots from the snapshot (``provision/restore.py``). If that fails, the
    half-booted cluster is removed, so is the snapshot, and the cluster is created cold.
 
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -26,49 +24,35 @@ from typing import Any
 from filelock import FileLock
 
 from pytest_kindcluster.cluster import logs
+from pytest_kindcluster.cluster.capture import make_snapshot
 from pytest_kindcluster.cluster.ownership import Owner, OwnerState, cluster_labels
-from pytest_kindcluster.cluster.rollback import nodes_of_run, roll_back
+from pytest_kindcluster.cluster.rollback import nodes_of_run
 from pytest_kindcluster.cluster.snapshot import (
-    CAPTURE_PREFIX,
     Snapshot,
     delete,
     find,
     format_age,
-    image_labels,
-    image_ref,
     list_snapshots,
     lock_path,
     node_images,
     refuse_high_availability,
     snapshot_inputs,
 )
-from pytest_kindcluster.contract import DEFAULT_NETWORK, RETAIN_LABEL, SNAPSHOT_NETWORK_LABEL
-from pytest_kindcluster.errors import ConfigError, KindClusterError, ProvisionError
+from pytest_kindcluster.contract import SNAPSHOT_NETWORK_LABEL
+from pytest_kindcluster.errors import ConfigError, KindClusterError
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
 from pytest_kindcluster.provision.imagecheck import ensure_images
 from pytest_kindcluster.provision.restore import (
-    KUBELET_GATE,
-    KUBELET_GATE_FILE,
-    PENDING_FILE,
-    RestoreNode,
     network_name,
     restore_steps,
 )
-from pytest_kindcluster.runtime.base import Engine, Node, SnapshotEngine, SnapshotStore
-from pytest_kindcluster.util.concurrency import run_all
+from pytest_kindcluster.runtime.base import Engine, NodeRuntime, SnapshotEngine, SnapshotStore
 from pytest_kindcluster.util.progress import Progress
 
 log = logging.getLogger(__name__)
 
-# systemd stops a quiesced node in about a second; a node that takes longer is killed, which
-# containerd and etcd survive (both are crash-safe).
-STOP_TIMEOUT = 30.0
 # A second session waits this long (beyond its readiness budget) for another one's capture.
 CAPTURE_BUDGET = 900.0
-# Before the stop: no kubelet to restart what is stopped, and no pod left running. A pod stopped
-# by systemd's shutdown instead can hold it for 90 s (a shell loop as PID 1 ignores SIGTERM), and
-# the kubelet recreates every sandbox on the clone anyway.
-QUIESCE = (("systemctl", "stop", "kubelet"), ("crictl", "rmp", "--force", "--all"))
 
 
 def snapshot_store_of(runtime: object) -> SnapshotStore:
@@ -98,7 +82,7 @@ def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> N
     ctx.info = ctx.runtime.info()
     inputs = current_inputs(ctx)
     sid = inputs["id"]
-    sweep_networks(store, ctx)
+    _sweep(store, ctx)
     with FileLock(str(lock_path(sid)), timeout=spec.timeout + CAPTURE_BUDGET):
         snapshot = usable_snapshot(ctx, store, inputs)
         if snapshot is None:
@@ -167,120 +151,6 @@ def why_cold(store: SnapshotStore, inputs: Mapping[str, Any]) -> str:
     )
 
 
-def make_snapshot(
-    ctx: StepContext,
-    store: SnapshotStore,
-    inputs: Mapping[str, Any],
-    *,
-    logs_dir: Callable[[], Path],
-    why: str = "no snapshot for these inputs",
-) -> Snapshot:
-    """Create the capture cluster cold, wait until it is ready, capture it, delete it."""
-    sid = inputs["id"]
-    name = f"{CAPTURE_PREFIX}{sid[:10]}"
-    ctx.progress.note(ctx.spec.name, f"created cold: {why}; capturing snapshot {sid} from {name}")
-    kubeconfig_dir = Path(tempfile.mkdtemp(prefix=f"kindcluster-{name}-"))
-    labels = {**ctx.labels, RETAIN_LABEL: "never"}  # a crashed capture is reaped, never kept
-    cold = StepContext(
-        spec=replace(ctx.spec, name=name, network=DEFAULT_NETWORK),
-        runtime=ctx.runtime,
-        images=ctx.images,
-        progress=ctx.progress,
-        kubeconfig_path=kubeconfig_dir / "kubeconfig",
-        run_id=ctx.run_id,
-        labels=labels,
-        info=ctx.info,
-    )
-    started = time.monotonic()
-    try:
-        try:
-            run_steps(build_steps(cold.spec), cold)
-        except Exception as exc:
-            error, _ = roll_back(cold, exc, keep=False, logs_dir=logs_dir)
-            raise error from exc
-        step = Capture(store, {**inputs, "kubernetes_version": cold.kubernetes_version})
-        run_steps([step], cold)
-        snapshot = step.snapshot
-    finally:
-        if cold.api_client is not None:
-            cold.api_client.close()
-        ctx.runtime.remove_nodes([n.name for n in ctx.runtime.list_nodes(name)])
-        if cold.network_created:
-            ctx.runtime.remove_network(DEFAULT_NETWORK)
-        shutil.rmtree(kubeconfig_dir, ignore_errors=True)
-    assert snapshot is not None  # Capture.run sets it or raises
-    size = f"{snapshot.size / 1e6:.0f} MB"
-    ctx.progress.note(
-        ctx.spec.name, f"snapshot {sid} captured in {time.monotonic() - started:.1f}s ({size})"
-    )
-    return snapshot
-
-
-class Capture:
-    """Stop a ready cluster's nodes cleanly and make one image of each."""
-
-    name = "capture"
-
-    def __init__(self, store: SnapshotStore, inputs: Mapping[str, Any]) -> None:
-        self.store = store
-        self.inputs = inputs
-        self.snapshot: Snapshot | None = None
-
-    def run(self, ctx: StepContext) -> None:
-        """Capture ``ctx``'s cluster into the snapshot of ``inputs``."""
-        self.snapshot = capture(ctx, self.store, self.inputs)
-
-
-def capture(cold: StepContext, store: SnapshotStore, inputs: Mapping[str, Any]) -> Snapshot:
-    """Stop the ready cluster's nodes cleanly and make one image of each."""
-    sid = inputs["id"]
-    nodes = cold.kube_nodes
-    prefix = f"{cold.spec.name}-"
-    captured = {
-        n.name: RestoreNode(
-            image_ref(sid, n.name.removeprefix(prefix)),
-            n.name,
-            n.role,
-            n.details().ipv4,
-            n.name.removeprefix(prefix),
-        )
-        for n in nodes
-    }
-
-    def quiesce(node: Node) -> None:
-        for argv in QUIESCE:
-            node.exec(*argv)
-        store.stop_node(node.name, timeout=STOP_TIMEOUT)
-
-    def commit(node: Node) -> None:
-        restore = captured[node.name]
-        store.capture_node(
-            node.name,
-            restore.image,
-            base_image=cold.spec.image,
-            labels=image_labels(inputs, restore, len(nodes), cold.spec.name),
-            extra_files={
-                PENDING_FILE: f"{restore.ipv4}\n".encode(),
-                KUBELET_GATE_FILE: KUBELET_GATE.encode(),
-            },
-        )
-
-    try:
-        run_all(quiesce, nodes, what="stop the nodes")
-        run_all(commit, nodes, what="capture the nodes")
-    except BaseException:
-        for ref in (r.image for r in captured.values()):
-            store.remove_image(ref)
-        raise
-    snapshot = find(store, sid)
-    if snapshot is None or snapshot.problem:
-        problem = snapshot.problem if snapshot else "no image of it is listed"
-        raise ProvisionError(
-            "capture", f"snapshot {sid} is unusable right after capture: {problem}"
-        )
-    return snapshot
-
-
 def _discard_boot(
     ctx: StepContext, store: SnapshotStore, logs_dir: Callable[[], Path] | None
 ) -> str:
@@ -322,7 +192,7 @@ def build_snapshot(
     store = snapshot_store_of(ctx.runtime)
     ctx.info = engine.info()
     inputs = current_inputs(ctx)
-    sweep_networks(store, ctx)
+    _sweep(store, ctx)
     with FileLock(str(lock_path(inputs["id"])), timeout=spec.timeout + CAPTURE_BUDGET):
         existing = usable_snapshot(ctx, store, inputs)
         if existing is not None:
@@ -331,14 +201,25 @@ def build_snapshot(
         return make_snapshot(ctx, store, inputs, logs_dir=logs_dir, why=why), True
 
 
-def sweep_networks(store: SnapshotStore, ctx: StepContext) -> None:
-    """Remove the networks of restored clusters whose owner died (nothing else removes them)."""
+def sweep_networks(store: SnapshotStore, runtime: NodeRuntime) -> list[str]:
+    """Remove the empty networks of restored clusters whose owner died; returns their names.
+
+    Deleting the cluster removes its network, but a killed run, or ``kind delete cluster``
+    (which knows nothing of it), leaves it behind, and Docker has room for about 30 networks.
+    """
+    removed = []
     for network in store.networks(SNAPSHOT_NETWORK_LABEL):
         owner = Owner.from_labels(network.labels)
         if network.containers or owner is None or owner.state() is not OwnerState.GONE:
             continue
-        if ctx.runtime.remove_network(network.name):
-            ctx.progress.note(ctx.spec.name, f"removed network {network.name} of a dead run")
+        if runtime.remove_network(network.name):
+            removed.append(network.name)
+    return removed
+
+
+def _sweep(store: SnapshotStore, ctx: StepContext) -> None:
+    for network in sweep_networks(store, ctx.runtime):
+        ctx.progress.note(ctx.spec.name, f"removed network {network} of a dead run")
 
 
 def _one_line(exc: BaseException, limit: int = 400) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,3 +123,20 @@ def test_prune_removes_what_no_session_can_use_or_what_is_too_old(
     assert main(["snapshot", "prune", "--older-than", "0s"]) == 0
     assert capsys.readouterr().out.startswith(f"deleted snapshot {current}: older than 0s")
     assert fake.snapshots().stored == {}
+
+
+def test_prune_also_removes_networks_that_dead_runs_left(
+    fake: FakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = {
+        "dev.pytest-kindcluster.snapshot-network": "true",
+        "dev.pytest-kindcluster.network": "true",
+    }
+    # pid 1 is always alive; a pid beyond pid_max never is.
+    fake.networks["kindcluster-live"] = {**labels, "dev.pytest-kindcluster.owner-pid": "1"}
+    fake.networks["kindcluster-dead"] = {**labels, "dev.pytest-kindcluster.owner-pid": "99999999"}
+    for name in ("kindcluster-live", "kindcluster-dead"):
+        fake.networks[name]["dev.pytest-kindcluster.owner-host"] = socket.gethostname()
+    assert main(["snapshot", "prune"]) == 0
+    assert capsys.readouterr().out == "deleted network kindcluster-dead: its run is gone\n"
+    assert set(fake.networks) == {"kindcluster-live"}
