@@ -86,3 +86,49 @@ def test_a_session_captures_then_boots_and_says_so(pytester: pytest.Pytester) ->
             "snapshot images: 1",
         ]
     )
+
+
+def test_a_marked_cluster_boots_from_a_snapshot_of_its_own(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_kindcluster.runtime.fake import FakeRuntime
+        from pytest_kindcluster.kube import readiness
+
+        readiness.wait_ready = lambda api, **kwargs: {}
+        ENGINE = FakeRuntime()
+
+        @pytest.fixture(scope="session")
+        def kind_runtime():
+            return ENGINE
+
+        def pytest_unconfigure(config):
+            print("snapshot images:", sorted(ENGINE.snapshots().stored))
+        """
+    )
+    (pytester.path / "workers.yaml").write_text(
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n"
+        "- role: control-plane\n- role: worker\n"
+    )
+    pytester.makepyfile(
+        test_default="def test_default(kind_cluster):\n    assert len(kind_cluster.nodes) == 1\n",
+        test_marked="import pytest\n"
+        "pytestmark = pytest.mark.kind_cluster(config='workers.yaml', name='marked')\n"
+        "def test_marked(kind_cluster):\n"
+        "    assert [n.name for n in kind_cluster.nodes] == "
+        "['marked-control-plane', 'marked-worker']\n",
+    )
+    result = pytester.runpytest_subprocess(
+        "--kind-name=demo", "--kind-snapshot", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert output.count("booted from snapshot") >= 2
+    result.stdout.fnmatch_lines(
+        ["kind marked: booted from snapshot * (created *s ago)", "kind marked: deleted"]
+    )
+    # Two inputs, two snapshots: one of one node, one of a control plane and a worker.
+    # ("?" for the list's brackets, which fnmatch reads as a character class.)
+    result.stdout.fnmatch_lines(
+        ["snapshot images: ?'*-control-plane', '*-control-plane', '*-worker'?"]
+    )
