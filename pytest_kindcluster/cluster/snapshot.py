@@ -34,8 +34,8 @@ from pytest_kindcluster.runtime.base import HostImages, Role, SnapshotImage, Sna
 from pytest_kindcluster.util.hashing import digest
 
 # Bumped whenever what a snapshot holds, or how it boots, changes: older snapshots then no
-# longer match any inputs and are made again.
-SNAPSHOT_FORMAT = 1
+# longer match any inputs and are made again (2: unpacked image layers stay in the image).
+SNAPSHOT_FORMAT = 2
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The capture cluster's name, hence every in-cluster name of the snapshot's clones.
 CAPTURE_PREFIX = "kc-snap-"
@@ -198,8 +198,10 @@ def group(images: Iterable[SnapshotImage]) -> list[Snapshot]:
         except (KeyError, ValueError) as exc:
             inputs, nodes, created, expected, cluster = {}, (), None, 0, "?"
             problem = f"unreadable labels ({type(exc).__name__}: {exc})"
-        if problem is None and len(nodes) != expected:
+        if problem is None and len(nodes) < expected:
             problem = f"incomplete: {len(nodes)} of {expected} node images"
+        elif problem is None and len(nodes) > expected:
+            problem = f"{len(nodes)} node images where its labels say {expected}"
         elif problem is None and sum(n.role == "control-plane" for n in nodes) != 1:
             problem = "it does not have exactly one control-plane node"
         size = sum(m.size for m in members)
@@ -207,14 +209,20 @@ def group(images: Iterable[SnapshotImage]) -> list[Snapshot]:
     return out
 
 
+def _ours(images: Iterable[SnapshotImage]) -> list[SnapshotImage]:
+    # An image derived from a snapshot image, or a snapshot image tagged elsewhere, inherits
+    # the labels; only the snapshot repository's tags make up snapshots.
+    return [i for i in images if i.ref.startswith(f"{SNAPSHOT_REPOSITORY}:")]
+
+
 def list_snapshots(store: SnapshotStore) -> list[Snapshot]:
     """Every snapshot in the engine, complete or not."""
-    return group(store.images(SNAPSHOT_LABEL))
+    return group(_ours(store.images(SNAPSHOT_LABEL)))
 
 
 def find(store: SnapshotStore, snapshot_id: str) -> Snapshot | None:
     """The snapshot with exactly this id, if the engine has any image of it."""
-    found = group(store.images(f"{SNAPSHOT_LABEL}={snapshot_id}"))
+    found = group(_ours(store.images(f"{SNAPSHOT_LABEL}={snapshot_id}")))
     return found[0] if found else None
 
 
@@ -241,7 +249,7 @@ def lock_path(snapshot_id: str) -> Path:
 def delete(store: SnapshotStore, snapshot: Snapshot) -> list[str]:
     """Remove every image of the snapshot; returns those a container still uses."""
     refs = snapshot.images or [
-        image.ref for image in store.images(f"{SNAPSHOT_LABEL}={snapshot.id}")
+        image.ref for image in _ours(store.images(f"{SNAPSHOT_LABEL}={snapshot.id}"))
     ]
     in_use = [ref for ref in refs if not store.remove_image(ref)]
     if not in_use:
@@ -265,8 +273,12 @@ def prune_reason(
 
 
 def staleness(snapshot: Snapshot, images: HostImages) -> str | None:
-    """Why no session can use the snapshot any more: its node image reference is gone, or now
-    names another image (rebuilt). The old image lives on below the snapshot's images."""
+    """Why no session can use the snapshot any more: another plugin version made it, or its node
+    image reference is gone or now names another image (rebuilt; the old image lives on below
+    the snapshot's images)."""
+    made = snapshot.inputs.get("format")
+    if made != SNAPSHOT_FORMAT:
+        return f"made in snapshot format {made}, this plugin makes {SNAPSHOT_FORMAT}"
     for ref, image_id in (snapshot.inputs.get("image_ids") or {}).items():
         current = images.image_id(ref)
         if current is None:

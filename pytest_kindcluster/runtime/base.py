@@ -224,9 +224,15 @@ class SnapshotStore(Protocol):
         base_image: str,
         labels: Mapping[str, str],
         extra_files: Mapping[str, bytes],
+        moves: Mapping[str, str] | None = None,
     ) -> SnapshotImage:
         """Make ``ref`` from a stopped node: its root file system, its ``/var`` volume (which a
-        commit leaves out), and ``extra_files`` (absolute path -> content) on top."""
+        commit leaves out), and ``extra_files`` (absolute path -> content) on top.
+
+        ``moves`` maps directories of ``/var`` to directories outside it: their entries are
+        kept there, read-only in the image, with symbolic links in their place, so that a new
+        node's volume does not get a copy of them.
+        """
         ...
 
     def images(self, label: str) -> list[SnapshotImage]:

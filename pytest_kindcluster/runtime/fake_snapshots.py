@@ -27,6 +27,7 @@ class FakeSnapshots:
     stopped: list[str] = field(default_factory=list)
     captures: list[tuple[str, str, dict[str, bytes]]] = field(default_factory=list)
     in_use: set[str] = field(default_factory=set)
+    moves: list[dict[str, str]] = field(default_factory=list)
 
     def stop_node(self, name: str, *, timeout: float) -> None:
         self.stopped.append(name)
@@ -39,11 +40,13 @@ class FakeSnapshots:
         base_image: str,
         labels: Mapping[str, str],
         extra_files: Mapping[str, bytes],
+        moves: Mapping[str, str] | None = None,
     ) -> SnapshotImage:
         image = SnapshotImage(ref, f"sha256:snap-{len(self.stored)}", dict(labels), 1000)
         self.stored[ref] = image
         self.runtime.images[ref] = image.image_id
         self.captures.append((node, ref, dict(extra_files)))
+        self.moves.append(dict(moves or {}))
         return image
 
     def images(self, label: str) -> list[SnapshotImage]:

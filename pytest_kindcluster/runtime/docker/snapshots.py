@@ -86,17 +86,59 @@ def open_stream(chunks: Iterable[bytes]) -> IO[bytes]:
     return io.BufferedReader(ChunkReader(chunks), CHUNK)
 
 
+class Mover:
+    """Renames archive members from one directory's entries to another directory, leaving a
+    symbolic link where each entry was (``moves``: directory -> new parent, absolute paths)."""
+
+    def __init__(self, moves: Mapping[str, str]) -> None:
+        self.moves = {old.strip("/") + "/": new.strip("/") for old, new in moves.items()}
+
+    def target(self, name: str) -> str | None:
+        """Where ``name`` goes, or None when it stays."""
+        for old, new in self.moves.items():
+            if name.startswith(old) and name != old:
+                return new + "/" + name.removeprefix(old)
+        return None
+
+    def members(self, member: tarfile.TarInfo) -> list[tarfile.TarInfo]:
+        """The member at its new place, preceded (for an entry of a moved directory) by the
+        link that replaces it; hard links follow their target."""
+        target = self.target(member.name)
+        link_target = self.target(member.linkname) if member.islnk() else None
+        if target is None:
+            return [member.replace(linkname=link_target, deep=False) if link_target else member]
+        moved = member.replace(name=target, deep=False)
+        if link_target:
+            moved.linkname = link_target
+        if "/" in member.name.removeprefix(self._parent(member.name)):
+            return [moved]  # deeper down: only renamed
+        link = tarfile.TarInfo(member.name)
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/" + target
+        link.mtime = member.mtime
+        return [moved, link]
+
+    def _parent(self, name: str) -> str:
+        return next(old for old in self.moves if name.startswith(old))
+
+
 def layer_tar(
     source: IO[bytes],
     base: Mapping[str, Signature],
     extra_files: Mapping[str, bytes],
     out: IO[bytes],
     *,
+    moves: Mapping[str, str] | None = None,
     mtime: float | None = None,
 ) -> list[str]:
     """Write to ``out`` the members of ``source`` that ``base`` lacks or holds differently, then
-    ``extra_files``; return the paths of ``base`` that ``source`` no longer has (deleted files)."""
+    ``extra_files``; return the paths of ``base`` that ``source`` no longer has (deleted files).
+
+    The entries of each directory in ``moves`` go to another directory (outside ``/var``, so a
+    new volume does not get a copy) and are replaced by symbolic links.
+    """
     seen: set[str] = set()
+    mover = Mover(moves or {})
     with (
         tarfile.open(fileobj=source, mode="r|") as src,
         tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as dst,
@@ -110,9 +152,12 @@ def layer_tar(
                     "capture /var",
                     f"{member.name} is an overlay whiteout, which a snapshot image cannot hold",
                 )
-            if base.get(member.name) == signature(member):
+            moved = mover.members(member)
+            if moved[0] is member and base.get(member.name) == signature(member):
                 continue
-            dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+            data = src.extractfile(member) if member.isreg() else None
+            for entry in moved:
+                dst.addfile(entry, data if entry.isreg() else None)
         for path, content in sorted(extra_files.items()):
             info = tarfile.TarInfo(path.lstrip("/"))
             info.size = len(content)
@@ -145,8 +190,12 @@ class DockerSnapshots:
         base_image: str,
         labels: Mapping[str, str],
         extra_files: Mapping[str, bytes],
+        moves: Mapping[str, str] | None = None,
     ) -> SnapshotImage:
-        """Commit the stopped node, add its ``/var`` and ``extra_files``, tag it ``ref``."""
+        """Commit the stopped node, add its ``/var`` and ``extra_files``, tag it ``ref``.
+
+        ``moves`` (directory of ``/var`` -> directory elsewhere): see :func:`layer_tar`.
+        """
         api = self._client.api
         started = int(time.time())  # history's Created is whole seconds
         labels = {**labels, SNAPSHOT_CAPTURE_STARTED_LABEL: str(started)}
@@ -156,7 +205,7 @@ class DockerSnapshots:
             root = str(api.commit(node)["Id"])
             helper = str(api.create_container(root)["Id"])
         try:
-            gone = self._copy_var(node, helper, base, extra_files)
+            gone = self._copy_var(node, helper, base, extra_files, moves or {})
             with engine_errors(f"commit the snapshot image {ref}"):
                 if gone:
                     image = self._delete_in_image(helper, root, gone, labels)
@@ -190,6 +239,7 @@ class DockerSnapshots:
         helper: str,
         base: Mapping[str, Signature],
         extra_files: Mapping[str, bytes],
+        moves: Mapping[str, str],
     ) -> list[str]:
         """Stream the node's ``/var`` (minus what the image has) into the helper's file system."""
         api = self._client.api
@@ -198,7 +248,7 @@ class DockerSnapshots:
         def produce() -> list[str]:
             with os.fdopen(write_fd, "wb") as out:
                 chunks, _ = api.get_archive(node, f"/{VAR}", chunk_size=CHUNK)
-                return layer_tar(open_stream(chunks), base, extra_files, out)
+                return layer_tar(open_stream(chunks), base, extra_files, out, moves=moves)
 
         def consume() -> Iterator[bytes]:
             while block := reader.read(CHUNK):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kindcluster.cluster.snapshot import (
+    SNAPSHOT_FORMAT,
     Snapshot,
     delete,
     format_age,
@@ -131,7 +132,7 @@ def test_mismatch_names_what_changed() -> None:
     wanted["format"] = 99
     wanted["config_digest"] = "other"
     assert snapshot.mismatch(wanted) == [
-        "snapshot format 1, this plugin makes 99",
+        f"snapshot format {SNAPSHOT_FORMAT}, this plugin makes 99",
         f"node image {IMAGE} is now sha256:bbbbbbbbbbbb, was sha256:aaa",
         "the cluster config differs",
         "the engine now runs cgroup v1",
@@ -155,8 +156,10 @@ def test_resolve_by_id_or_unique_prefix_and_delete_keeps_images_in_use() -> None
     assert [s.id for s in list_snapshots(store)] == [sid]
 
 
-def snapshot_made(created: datetime, image_id: str = "sha256:aaa") -> Snapshot:
-    inputs = {"image_ids": {IMAGE: image_id}}
+def snapshot_made(
+    created: datetime, image_id: str = "sha256:aaa", made_in: int = SNAPSHOT_FORMAT
+) -> Snapshot:
+    inputs = {"image_ids": {IMAGE: image_id}, "format": made_in}
     return Snapshot("abcd", inputs, created, "kc-snap-1", (), 0)
 
 
@@ -168,6 +171,10 @@ def test_prune_removes_snapshots_of_gone_or_rebuilt_images_and_old_ones() -> Non
     assert prune_reason(fresh, images, timedelta(days=7), now) is None
     old = snapshot_made(now - timedelta(days=8))
     assert prune_reason(old, images, timedelta(days=7), now) == "older than 7d0h (8d0h)"
+    older_plugin = snapshot_made(now, made_in=SNAPSHOT_FORMAT - 1)
+    assert prune_reason(older_plugin, images, None, now) == (
+        f"made in snapshot format {SNAPSHOT_FORMAT - 1}, this plugin makes {SNAPSHOT_FORMAT}"
+    )
     rebuilt = snapshot_made(now, "sha256:old")
     assert prune_reason(rebuilt, images, None, now) == f"node image {IMAGE} was rebuilt"
     assert prune_reason(fresh, FakeRuntime(images={}), None, now) == f"node image {IMAGE} is gone"
@@ -197,3 +204,23 @@ def test_image_labels_are_json_readable() -> None:
     assert labels[SNAPSHOT_NODES_LABEL] == "1"
     assert json.loads(labels["dev.pytest-kindcluster.snapshot.node"])["ipv4"] == "172.18.0.2"
     assert json.loads(labels["dev.pytest-kindcluster.snapshot.inputs"])["id"] == inputs["id"]
+
+
+def test_only_the_snapshot_repositorys_tags_make_up_a_snapshot() -> None:
+    fake = FakeRuntime(images=IDS)
+    sid = store_snapshot(fake, ClusterSpec("kc-snap-1", IMAGE))
+    store = fake.snapshots()
+    original = store.stored[image_ref(sid, "control-plane")]
+    # The user tags it elsewhere (or builds FROM it): the labels come along, the tag is theirs.
+    store.stored["mine/copy:1"] = SnapshotImage("mine/copy:1", "sha256:c", original.labels, 1)
+    (snapshot,) = list_snapshots(store)
+    assert snapshot.problem is None
+    assert snapshot.images == [image_ref(sid, "control-plane")]
+    assert delete(store, snapshot) == []
+    assert list(store.stored) == ["mine/copy:1"]
+    # A second tag in the repository with the same labels is one image too many.
+    store.stored = {}
+    store_snapshot(fake, ClusterSpec("kc-snap-1", IMAGE))
+    copy = SnapshotImage(image_ref(sid, "again"), "sha256:c", original.labels, 1)
+    store.stored[copy.ref] = copy
+    assert list_snapshots(store)[0].problem == "2 node images where its labels say 1"

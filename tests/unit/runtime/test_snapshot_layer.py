@@ -82,3 +82,37 @@ def test_a_chunk_iterator_reads_as_a_stream() -> None:
     chunks = [data[i : i + 7] for i in range(0, len(data), 7)]
     assert open_stream(chunks).read() == data
     assert ChunkReader([]).read() == b""
+
+
+def test_moved_entries_go_outside_var_with_links_in_their_place() -> None:
+    snapshots = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
+    volume = archive(
+        member(snapshots, kind=tarfile.DIRTYPE),
+        member(f"{snapshots}/7", kind=tarfile.DIRTYPE),
+        member(f"{snapshots}/7/fs/bin/tool", b"binary"),
+        member("var/lib/containerd/other", b"stays"),
+    )
+    link = tarfile.TarInfo(f"{snapshots}/7/fs/bin/alias")
+    link.type, link.linkname = tarfile.LNKTYPE, f"{snapshots}/7/fs/bin/tool"
+    outside = tarfile.TarInfo("var/lib/elsewhere")
+    outside.type, outside.linkname = tarfile.LNKTYPE, f"{snapshots}/7/fs/bin/tool"
+    data = io.BytesIO(volume[:-1024])  # drop the end-of-archive blocks to append the links
+    with tarfile.open(fileobj=data, mode="a") as tar:
+        tar.addfile(link)
+        tar.addfile(outside)
+    out = io.BytesIO()
+    moves = {"/" + snapshots: "/kind/containerd-snapshots"}
+    layer_tar(io.BytesIO(data.getvalue()), {}, {}, out, moves=moves)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r") as tar:
+        members = {m.name: m for m in tar}
+    assert members[snapshots].isdir()  # the directory itself stays, in the volume
+    assert members[f"{snapshots}/7"].issym()
+    assert members[f"{snapshots}/7"].linkname == "/kind/containerd-snapshots/7"
+    assert members["kind/containerd-snapshots/7"].isdir()
+    assert members["kind/containerd-snapshots/7/fs/bin/tool"].size == len(b"binary")
+    assert members["kind/containerd-snapshots/7/fs/bin/alias"].linkname == (
+        "kind/containerd-snapshots/7/fs/bin/tool"
+    )
+    assert members["var/lib/elsewhere"].linkname == "kind/containerd-snapshots/7/fs/bin/tool"
+    assert "var/lib/containerd/other" in members
+    assert not [name for name in members if name.startswith(f"{snapshots}/7/")]
