@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from pytest_kindcluster.config import ClusterConfig
 from pytest_kindcluster.contract import (
     SNAPSHOT_CREATED_LABEL,
@@ -39,6 +41,7 @@ SNAPSHOT_FORMAT = 2
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The capture cluster's name, hence every in-cluster name of the snapshot's clones.
 CAPTURE_PREFIX = "kc-snap-"
+LOCK_FILE = "pytest-kindcluster-snapshots.lock"
 
 
 def _plain(value: Any) -> Any:
@@ -240,10 +243,14 @@ def resolve(store: SnapshotStore, text: str) -> Snapshot:
     raise ConfigError(f"{text!r} matches several snapshots: {', '.join(s.id for s in matches)}")
 
 
-def lock_path(snapshot_id: str) -> Path:
-    """One lock file per snapshot id, shared by every process of this machine: the first
-    session to need a snapshot makes it, the others wait and then use it."""
-    return Path(tempfile.gettempdir()) / f"pytest-kindcluster-snapshot-{snapshot_id}.lock"
+def snapshot_lock(timeout: float) -> FileLock:
+    """The machine's lock on making and removing snapshots: the first session to need one makes
+    it while the others wait, then use it; a delete never takes images a capture is writing.
+
+    One file for every snapshot, never removed: a lock file removed while another process waits
+    on it would let a third one in; per-id files would pile up.
+    """
+    return FileLock(str(Path(tempfile.gettempdir()) / LOCK_FILE), timeout=timeout)
 
 
 def delete(store: SnapshotStore, snapshot: Snapshot) -> list[str]:
@@ -251,10 +258,7 @@ def delete(store: SnapshotStore, snapshot: Snapshot) -> list[str]:
     refs = snapshot.images or [
         image.ref for image in _ours(store.images(f"{SNAPSHOT_LABEL}={snapshot.id}"))
     ]
-    in_use = [ref for ref in refs if not store.remove_image(ref)]
-    if not in_use:
-        lock_path(snapshot.id).unlink(missing_ok=True)
-    return in_use
+    return [ref for ref in refs if not store.remove_image(ref)]
 
 
 def prune_reason(

@@ -11,10 +11,13 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from filelock import Timeout
 
 from pytest_kindcluster.cluster.snapshot import (
     Snapshot,
@@ -24,9 +27,15 @@ from pytest_kindcluster.cluster.snapshot import (
     parse_age,
     prune_reason,
     resolve,
+    snapshot_lock,
     staleness,
 )
-from pytest_kindcluster.cluster.warm import build_snapshot, snapshot_store_of, sweep_networks
+from pytest_kindcluster.cluster.warm import (
+    CAPTURE_BUDGET,
+    build_snapshot,
+    snapshot_store_of,
+    sweep_networks,
+)
 from pytest_kindcluster.config import load_config
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import ConfigError, KindClusterError
@@ -129,17 +138,18 @@ def _run_delete(args: argparse.Namespace) -> int:
         store = snapshot_store_of(connect_engine())
         targets = [resolve(store, text) for text in args.ids]
         status = 0
-        for snapshot in targets:
-            in_use = delete(store, snapshot)
-            if in_use:
-                status = 1
-                print(
-                    f"snapshot {snapshot.id}: kept {', '.join(in_use)}: a container uses it "
-                    "(delete the clusters booted from it first)",
-                    file=sys.stderr,
-                )
-            else:
-                print(f"deleted snapshot {snapshot.id}")
+        with _locked():
+            for snapshot in targets:
+                in_use = delete(store, snapshot)
+                if in_use:
+                    status = 1
+                    print(
+                        f"snapshot {snapshot.id}: kept {', '.join(in_use)}: a container uses "
+                        "it (delete the clusters booted from it first)",
+                        file=sys.stderr,
+                    )
+                else:
+                    print(f"deleted snapshot {snapshot.id}")
     except KindClusterError as exc:
         print(f"snapshot delete failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
@@ -152,22 +162,41 @@ def _run_prune(args: argparse.Namespace) -> int:
         store = snapshot_store_of(engine)
         now = datetime.now(UTC)
         status = 0
-        for snapshot in list_snapshots(store):
-            reason = prune_reason(snapshot, engine, args.older_than, now)
-            if reason is None:
-                continue
-            in_use = delete(store, snapshot)
-            if in_use:
-                status = 1
-                print(f"kept snapshot {snapshot.id} ({reason}): a container uses it")
-            else:
-                print(f"deleted snapshot {snapshot.id}: {reason}")
+        with _locked():  # an incomplete snapshot may be one being captured right now
+            for snapshot in list_snapshots(store):
+                reason = prune_reason(snapshot, engine, args.older_than, now)
+                if reason is None:
+                    continue
+                in_use = delete(store, snapshot)
+                if in_use:
+                    status = 1
+                    print(f"kept snapshot {snapshot.id} ({reason}): a container uses it")
+                else:
+                    print(f"deleted snapshot {snapshot.id}: {reason}")
         for network in sweep_networks(store, engine):
             print(f"deleted network {network}: its run is gone")
     except KindClusterError as exc:
         print(f"snapshot prune failed: {exc}", file=sys.stderr)
         return 1
     return status
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """Wait for a capture in progress (another session's) before removing anything."""
+    lock = snapshot_lock(timeout=CAPTURE_BUDGET)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print("waiting for a snapshot capture in progress ...", file=sys.stderr)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise KindClusterError(f"a snapshot capture held the lock for {exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def describe(snapshot: Snapshot, images: HostImages, now: datetime) -> dict[str, Any]:

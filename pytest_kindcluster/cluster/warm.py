@@ -21,8 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from pytest_kindcluster.cluster import logs
 from pytest_kindcluster.cluster.capture import make_snapshot
 from pytest_kindcluster.cluster.ownership import Owner, OwnerState, cluster_labels
@@ -33,10 +31,10 @@ from pytest_kindcluster.cluster.snapshot import (
     find,
     format_age,
     list_snapshots,
-    lock_path,
     node_images,
     refuse_high_availability,
     snapshot_inputs,
+    snapshot_lock,
 )
 from pytest_kindcluster.contract import SNAPSHOT_NETWORK_LABEL
 from pytest_kindcluster.errors import ConfigError, KindClusterError
@@ -83,7 +81,7 @@ def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> N
     inputs = current_inputs(ctx)
     sid = inputs["id"]
     _sweep(store, ctx)
-    with FileLock(str(lock_path(sid)), timeout=spec.timeout + CAPTURE_BUDGET):
+    with snapshot_lock(timeout=spec.timeout + CAPTURE_BUDGET):
         snapshot = usable_snapshot(ctx, store, inputs)
         if snapshot is None:
             snapshot = make_snapshot(
@@ -96,7 +94,8 @@ def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> N
         reason = _one_line(exc)
         where = _discard_boot(ctx, store, logs_dir)
         # Removed, so that the next session makes a new one instead of failing the same way.
-        in_use = delete(store, snapshot)
+        with snapshot_lock(timeout=CAPTURE_BUDGET):
+            in_use = delete(store, snapshot)
         fate = "kept, a running cluster uses it" if in_use else "removed it"
         ctx.progress.note(
             name, f"created cold: snapshot {sid} failed to boot: {reason} ({fate}){where}"
@@ -132,8 +131,8 @@ def usable_snapshot(
 
 
 def why_cold(store: SnapshotStore, inputs: Mapping[str, Any]) -> str:
-    """ "no snapshot for these inputs", naming a snapshot of the same config made from other
-    node images (the node image was rebuilt: that snapshot is stale)."""
+    """Why there is no snapshot: none for these inputs, and maybe a stale one of the same config
+    (made from an earlier build of the node image) that ``snapshot prune`` would remove."""
     stale = [
         s
         for s in list_snapshots(store)
@@ -193,7 +192,7 @@ def build_snapshot(
     ctx.info = engine.info()
     inputs = current_inputs(ctx)
     _sweep(store, ctx)
-    with FileLock(str(lock_path(inputs["id"])), timeout=spec.timeout + CAPTURE_BUDGET):
+    with snapshot_lock(timeout=spec.timeout + CAPTURE_BUDGET):
         existing = usable_snapshot(ctx, store, inputs)
         if existing is not None:
             return existing, False
