@@ -1,7 +1,7 @@
 """Warm start: boot a session's cluster from a snapshot, making the snapshot first if needed.
 
 1. The inputs (node image IDs, normalized config, cgroup version, format) give the snapshot id.
-2. Under a file lock per id (so parallel sessions and xdist workers make it once): if no usable
+2. Under the snapshot lock (so parallel sessions and xdist workers make it once): if no usable
    snapshot exists, a capture cluster ``kc-snap-<id>`` is created cold, waits for strict
    readiness, and is captured (``capture.py``), then deleted.
 3. The session's cluster boots from the snapshot (``provision/restore.py``). If that fails, the
@@ -94,9 +94,12 @@ def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> N
         reason = _one_line(exc)
         where = _discard_boot(ctx, store, logs_dir)
         # Removed, so that the next session makes a new one instead of failing the same way.
-        with snapshot_lock(timeout=CAPTURE_BUDGET):
-            in_use = delete(store, snapshot)
-        fate = "kept, a running cluster uses it" if in_use else "removed it"
+        try:
+            with snapshot_lock(timeout=CAPTURE_BUDGET):
+                in_use = delete(store, snapshot)
+            fate = "kept, a running cluster uses it" if in_use else "removed it"
+        except KindClusterError as cleanup:
+            fate = f"could not remove it: {cleanup}"
         ctx.progress.note(
             name, f"created cold: snapshot {sid} failed to boot: {reason} ({fate}){where}"
         )

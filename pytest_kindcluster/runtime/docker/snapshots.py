@@ -201,17 +201,24 @@ class DockerSnapshots:
         labels = {**labels, SNAPSHOT_CAPTURE_STARTED_LABEL: str(started)}
         base = self._base_listing(base_image)
         repository, tag = ref.rsplit(":", 1)
+        made: list[str] = []  # untagged images to drop if the capture does not finish
         with engine_errors(f"commit node {node!r}"):
-            root = str(api.commit(node)["Id"])
-            helper = str(api.create_container(root)["Id"])
+            made.append(str(api.commit(node)["Id"]))
+            helper = str(api.create_container(made[0])["Id"])
         try:
             gone = self._copy_var(node, helper, base, extra_files, moves or {})
             with engine_errors(f"commit the snapshot image {ref}"):
                 if gone:
-                    image = self._delete_in_image(helper, root, gone, labels)
+                    image = self._delete_in_image(helper, made, gone, labels)
                 else:
                     image = str(api.commit(helper, conf={"Labels": dict(labels)})["Id"])
+                made.append(image)
                 api.tag(image, repository, tag)
+        except BaseException:
+            for leftover in reversed(made):  # children first
+                with suppress(docker.errors.APIError):
+                    api.remove_image(leftover)
+            raise
         finally:
             with suppress(docker.errors.APIError):
                 api.remove_container(helper, v=True, force=True)
@@ -269,14 +276,17 @@ class DockerSnapshots:
             return produced.result()
 
     def _delete_in_image(
-        self, helper: str, root: str, gone: list[str], labels: Mapping[str, str]
+        self, helper: str, made: list[str], gone: list[str], labels: Mapping[str, str]
     ) -> str:
         """Files the node deleted from the image's ``/var`` must not come back: delete them in
         a short-lived container, then commit it with the node image's entrypoint restored."""
         api = self._client.api
+        config = self._client.images.get(made[0]).attrs["Config"]
         staged = str(api.commit(helper)["Id"])
-        config = self._client.images.get(root).attrs["Config"]
-        paths = ["/" + name for name in gone]
+        made.append(staged)
+        removed = set(gone)
+        # A deleted directory's entries go with it: name only the topmost paths.
+        paths = ["/" + name for name in gone if name.rpartition("/")[0] not in removed]
         remover = str(api.create_container(staged, entrypoint=["rm", "-rf", "--", *paths])["Id"])
         try:
             api.start(remover)
