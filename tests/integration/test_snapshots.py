@@ -21,7 +21,7 @@ import docker
 import pytest
 
 from pytest_kindcluster import KindCluster
-from tests.support import SESSIONS, run_session, unique
+from tests.support import KIND_INSTALL_HINT, SESSIONS, find_kind_cli, run_session, unique
 
 pytestmark = pytest.mark.integration
 
@@ -377,3 +377,49 @@ def test_a_stale_snapshot_is_named_and_a_new_one_made(
             cli("delete", snapshot_id)
         made.clear()
         docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.kindproof
+def test_the_kind_cli_lists_exports_and_deletes_a_clone(
+    node_image: str, docker_client: docker.DockerClient, tmp_path: Path, made: list[str]
+) -> None:
+    """kind's labels on a clone booted through the library API; kind leaves the network."""
+    kind_cli = find_kind_cli()
+    if kind_cli is None:
+        pytest.fail(f"the kind CLI is not installed; run: {KIND_INSTALL_HINT}")
+
+    def kind(*args: str) -> str:
+        done = subprocess.run([kind_cli, *args], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"kind {' '.join(args)} failed:\n{done.stderr}"
+        return done.stdout + done.stderr
+
+    name = unique("it-snap-kind")
+    cluster = KindCluster(name, config=config_file(tmp_path), snapshot=True, retain="always")
+    try:
+        cluster.create()
+        made.append(find_snapshot_of(cluster))
+        assert name in kind("get", "clusters").split()
+        assert kind("get", "nodes", "--name", name).split() == [f"{name}-control-plane"]
+        kind("export", "logs", str(tmp_path / "logs"), "--name", name)
+        assert (tmp_path / "logs" / f"{name}-control-plane" / "kubelet.log").stat().st_size > 0
+        cluster.detach()
+        kind("delete", "cluster", "--name", name, "--kubeconfig", str(tmp_path / "kubeconfig"))
+        assert (
+            docker_client.containers.list(
+                all=True, filters={"label": f"io.x-k8s.kind.cluster={name}"}
+            )
+            == []
+        )
+        assert [n.name for n in docker_client.networks.list(names=[f"kindcluster-{name}"])] == [
+            f"kindcluster-{name}"
+        ]  # kind does not know the clone's network ...
+    finally:
+        KindCluster(name).delete()  # ... deleting the cluster through the plugin removes it
+    assert_nothing_left(docker_client, name)
+
+
+def find_snapshot_of(cluster: KindCluster) -> str:
+    """The snapshot a cluster booted from, from its control plane's image."""
+    image = cluster.nodes[0].details().image
+    assert image.startswith("pytest-kindcluster/snapshot:"), image
+    return image.split(":", 1)[1].split("-", 1)[0]
