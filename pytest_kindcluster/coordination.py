@@ -94,7 +94,14 @@ def shared_cluster(share: Path, make: Callable[[bool], KindCluster], budget: flo
             raise
         timings = [asdict(t) for t in cluster.timings]
         marker.write_text(
-            json.dumps({"name": cluster.name, "timings": timings, "ready": cluster.ready_seconds})
+            json.dumps(
+                {
+                    "name": cluster.name,
+                    "timings": timings,
+                    "ready": cluster.ready_seconds,
+                    "warm_start": cluster.warm_start,
+                }
+            )
         )
         return cluster
 
@@ -155,6 +162,8 @@ class XdistController:
         progress = self.config.stash[PROGRESS]
         report = progress.report_for(state["name"])
         report.timings = [PhaseTiming(**t) for t in state["timings"]]
+        if state.get("warm_start"):  # --kind-snapshot: which snapshot, or why cold
+            report.notes.append(state["warm_start"])
         report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
         failed = self.config.stash[FAILED_KIND_TESTS] > 0
         cluster = KindCluster(

@@ -105,6 +105,8 @@ class KindCluster(ClusterBase):
         self.reused = False
         #: Seconds from the start of ``create()`` until every readiness check passed.
         self.ready_seconds: float | None = None
+        #: With ``snapshot``: "booted from snapshot <id> (...)" or "created cold: <why>".
+        self.warm_start: str | None = None
 
     # -- the pytest-kind surface ----------------------------------------------------------------
 
@@ -181,7 +183,7 @@ class KindCluster(ClusterBase):
             ctx.progress.note(self.name, plan)
             try:
                 if self.snapshot:
-                    create_from_snapshot(ctx, logs_dir=self._failure_logs_dir)
+                    self.warm_start = create_from_snapshot(ctx, logs_dir=self._failure_logs_dir)
                 else:
                     run_steps(build_steps(self.spec), ctx)
             except Exception as exc:

@@ -72,8 +72,12 @@ def current_inputs(ctx: StepContext) -> dict[str, Any]:
     return snapshot_inputs(ctx.spec, ids, info.cgroup_version)
 
 
-def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> None:
-    """Boot ``ctx.spec``'s cluster from its snapshot (made first if missing), else cold."""
+def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> str:
+    """Boot ``ctx.spec``'s cluster from its snapshot (made first if missing), else cold.
+
+    Returns the terminal line that says which: ``booted from snapshot ...`` or ``created cold:
+    ...``.
+    """
     name, spec = ctx.spec.name, ctx.spec
     refuse_high_availability(spec.cluster_config)
     store = snapshot_store_of(ctx.runtime)
@@ -100,19 +104,18 @@ def create_from_snapshot(ctx: StepContext, *, logs_dir: Callable[[], Path]) -> N
             fate = "kept, a running cluster uses it" if in_use else "removed it"
         except KindClusterError as cleanup:
             fate = f"could not remove it: {cleanup}"
-        ctx.progress.note(
-            name, f"created cold: snapshot {sid} failed to boot: {reason} ({fate}){where}"
-        )
+        outcome = f"created cold: snapshot {sid} failed to boot: {reason} ({fate}){where}"
+        ctx.progress.note(name, outcome)
         ctx.spec = spec
         run_steps(build_steps(spec), ctx)
-        return
+        return outcome
     except BaseException:
         _discard_boot(ctx, store, None)
         raise
     age = snapshot.age()
-    ctx.progress.note(
-        name, f"booted from snapshot {sid} (created {format_age(age) if age else '?'} ago)"
-    )
+    outcome = f"booted from snapshot {sid} (created {format_age(age) if age else '?'} ago)"
+    ctx.progress.note(name, outcome)
+    return outcome
 
 
 def usable_snapshot(

@@ -271,7 +271,14 @@ def test_two_sessions_from_one_snapshot_at_once_are_independent(
     xdist_records = [json.loads(p.read_text()) for p in tmp_path.glob("?.json")]
     assert len(xdist_records) == 4
     assert len({r["worker"] for r in xdist_records if not r["attached"]}) == 1  # one booted it
-    result.stdout.fnmatch_lines([f"kind {xdist}: *rewrite *s*", f"kind {xdist}: deleted"])
+    result.stdout.fnmatch_lines(
+        [
+            f"kind {xdist}: *rewrite *s*",
+            f"kind {xdist}: booted from snapshot {sid} (created *",
+            f"kind {xdist}: ready in *s (created by an xdist worker)",
+            f"kind {xdist}: deleted",
+        ]
+    )
     assert_nothing_left(docker_client, xdist)
 
 

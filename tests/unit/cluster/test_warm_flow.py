@@ -125,6 +125,8 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
         "ready in *s",
     ])  # fmt: skip
     assert progress.notes(capture)[-2:] == ["ready", "capture"]
+    assert first.warm_start is not None
+    assert first.warm_start.startswith(f"booted from snapshot {sid} (created ")
     # The capture cluster was quiesced, stopped and captured with the kubelet gate, then removed.
     assert ("systemctl", "stop", "kubelet") in fake.commands(cp)
     assert ("crictl", "rmp", "--force", "--all") in fake.commands(cp)
@@ -205,6 +207,7 @@ def test_a_snapshot_that_fails_to_boot_is_said_removed_and_the_cluster_made_cold
     cluster = make(fake, tmp_path, "demo", progress).create()
     notes = progress.notes("demo")
     failed = next(n for n in notes if n.startswith("created cold:"))
+    assert cluster.warm_start == failed
     assert failed.startswith(f"created cold: snapshot {snapshot.id} failed to boot: ")
     assert "unit kubelet masked" in failed
     assert "(removed it) (logs: " in failed
