@@ -163,6 +163,22 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
     assert "since" not in ready_calls[0]
     assert ready_calls[1]["since"] is not None
 
+    first.delete()
+    # The capture made the shared network and removed it with its cluster, as a cold one does.
+    assert fake.containers == {}
+    assert fake.networks == {}
+    assert [s.id for s in list_snapshots(store)] == [sid]  # the snapshot stays
+
+
+def test_a_second_cluster_boots_beside_the_first_with_its_address_rewritten(
+    tmp_path: Path, ready_calls: list[dict[str, Any]]
+) -> None:
+    fake = FakeRuntime()
+    store = fake.snapshots()
+    first = make(fake, tmp_path, "demo", Recorder()).create()
+    (snapshot,) = list_snapshots(store)
+    sid = snapshot.id
+    ((_, _, extra),) = store.captures
     # A second cluster, while the first runs: booted from the same snapshot, nothing captured;
     # its node has another address, which replaces the captured one.
     second_progress = Recorder()
@@ -181,10 +197,7 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
 
     first.delete()
     second.delete()
-    # The capture made the shared network and removed it with its cluster, as a cold one does.
     assert fake.containers == {}
-    assert fake.networks == {}
-    assert [s.id for s in list_snapshots(store)] == [sid]  # the snapshot stays
 
 
 def test_workers_get_masquerading_too(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> None:
