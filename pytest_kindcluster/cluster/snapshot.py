@@ -36,8 +36,9 @@ from pytest_kindcluster.runtime.base import HostImages, Role, SnapshotImage, Sna
 from pytest_kindcluster.util.hashing import digest
 
 # Bumped whenever what a snapshot holds, or how it boots, changes: older snapshots then no
-# longer match any inputs and are made again (2: unpacked image layers stay in the image).
-SNAPSHOT_FORMAT = 2
+# longer match any inputs and are made again (2: unpacked image layers stay in the image; 3: the
+# kubelet waits in ExecStartPre, not on a condition).
+SNAPSHOT_FORMAT = 3
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The capture cluster's name, hence every in-cluster name of the snapshot's clones.
 CAPTURE_PREFIX = "kc-snap-"

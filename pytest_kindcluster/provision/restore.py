@@ -35,15 +35,16 @@ from pytest_kindcluster.provision.nodes import BOOT_TIMEOUT
 from pytest_kindcluster.runtime.base import Node, NodeSpec, Role, SnapshotStore
 from pytest_kindcluster.util.concurrency import run_all
 
-# Present in a snapshot image, this file keeps the kubelet from starting at boot
-# (ConditionPathExists in KUBELET_GATE); the rewrite removes it, then starts the kubelet.
+# Present in a snapshot image, this file holds the kubelet back at boot (KUBELET_GATE): systemd
+# starts the unit as usual, and the kubelet itself runs the moment the rewrite removes the file,
+# with no round trip to systemd.
 PENDING_FILE = "/kind/snapshot-rewrite-pending"
 KUBELET_GATE_FILE = "/etc/systemd/system/kubelet.service.d/50-snapshot.conf"
 KUBELET_GATE = f"""\
 # pytest-kindcluster snapshot: the kubelet waits until the node's new IP address has replaced
 # the captured one in its configuration (provision/restore.py removes {PENDING_FILE}).
-[Unit]
-ConditionPathExists=!{PENDING_FILE}
+[Service]
+ExecStartPre=/bin/sh -c 'while [ -e {PENDING_FILE} ]; do sleep 0.05; done'
 """
 
 # Replace the old address wherever kind's entrypoint does, and wherever else a captured node
@@ -63,14 +64,12 @@ if [[ $role == control-plane ]]; then
 fi
 """
 # Once systemd is PID 1 the entrypoint has finished, including its rewrite of the NAT table
-# (Docker's DNS), so rules added now stay. systemctl answers a little later; the kubelet's
-# start is queued at once and runs when containerd is up (its unit's After=).
+# (Docker's DNS), so rules added now stay; then the kubelet may go.
 START_SCRIPT = """
 set -eu
 until [ "$(cat /proc/1/comm)" = systemd ]; do sleep 0.05; done
 {rules}
 rm -f {pending}
-until systemctl start --no-block kubelet 2>/dev/null; do sleep 0.05; done
 """
 BRIDGE_COMMENT = "pytest-kindcluster: apiserver until kube-proxy syncs"
 
@@ -213,7 +212,7 @@ class RewriteAddresses:
                 tail = ctx.runtime.logs(node.name, tail=30)
                 raise ProvisionError(
                     self.name,
-                    f"could not start the kubelet on {node.name} (exit {started.exit_code}: "
+                    f"could not release the kubelet on {node.name} (exit {started.exit_code}: "
                     f"{started.output.strip() or 'systemd did not come up'}); last console "
                     f"lines:\n{tail}",
                 )

@@ -148,9 +148,11 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
     assert network[SNAPSHOT_NETWORK_LABEL] == "true"
     assert network[CLUSTER_LABEL] == "demo"
     start = start_script(fake, "demo-control-plane")
-    # NAT rules first, then the kubelet's gate goes and the kubelet starts.
+    # NAT rules first, then the kubelet's gate goes (the kubelet waits for that, KUBELET_GATE).
     assert start.index("iptables") < start.index(f"rm -f {PENDING_FILE}")
-    assert start.index(f"rm -f {PENDING_FILE}") < start.index("systemctl start --no-block kubelet")
+    assert (
+        f"ExecStartPre=/bin/sh -c 'while [ -e {PENDING_FILE} ]" in extra[KUBELET_GATE_FILE].decode()
+    )
     dnat = nat_rules(start, "-I")
     assert [rule[0] for rule in dnat] == [
         "OUTPUT",
