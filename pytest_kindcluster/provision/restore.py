@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -104,7 +105,6 @@ def restore_steps(nodes: Sequence[RestoreNode], store: SnapshotStore) -> list[St
         CheckSnapshot(nodes),
         OwnNetwork(store),
         BootNodes(nodes, boot),
-        RewriteAddresses(nodes),
         ExportKubeconfig(),
         WaitFreshReady(boot),
     ]
@@ -148,21 +148,44 @@ class OwnNetwork:
 
 
 class BootNodes:
-    """Create every node from its snapshot image; Docker fills each new /var from the image."""
+    """Each node, as soon as its own container runs: address rewritten, kubelet released.
 
-    name = "nodes"
+    One pipeline per node, all at once: the control plane's kubelet (and so its apiserver, the
+    long pole) does not wait for the workers' containers. Docker fills each new /var from the
+    image as the container is created.
+    """
+
+    name = "nodes+rewrite"
 
     def __init__(self, nodes: Sequence[RestoreNode], boot: BootState) -> None:
         self.nodes = nodes
         self.boot = boot
 
     def run(self, ctx: StepContext) -> None:
-        """Run the containers concurrently and check each one is a running kind node."""
+        """Create, check, rewrite and release every node concurrently."""
         self.boot.since = datetime.now(UTC)
         plan = dict(ctx.spec.node_plan())
-        specs = [self._spec(ctx, node, plan) for node in self.nodes]
-        ctx.nodes = sorted(run_all(ctx.runtime.run_node, specs, what="create nodes"), key=_name)
-        run_all(check_kind_node, ctx.kube_nodes, what="check node images")
+        control_plane: Future[str] = Future()
+
+        def boot(node: RestoreNode) -> Node:
+            try:
+                handle = ctx.runtime.run_node(self._spec(ctx, node, plan))
+                check_kind_node(handle)
+                address = handle.details().ipv4
+                if node.role == "control-plane":
+                    control_plane.set_result(address)
+                if node.ipv4 != address:
+                    handle.exec(
+                        "bash", "-c", REWRITE_SCRIPT, "rewrite", node.ipv4, address, node.role
+                    )
+            except BaseException as exc:
+                if node.role == "control-plane" and not control_plane.done():
+                    control_plane.set_exception(exc)
+                raise
+            release(ctx, handle, control_plane.result(timeout=BOOT_TIMEOUT))
+            return handle
+
+        ctx.nodes = sorted(run_all(boot, list(self.nodes), what="boot nodes"), key=_name)
 
     @staticmethod
     def _spec(ctx: StepContext, node: RestoreNode, plan: dict[str, NodeConfig]) -> NodeSpec:
@@ -185,42 +208,22 @@ class BootNodes:
         )
 
 
-class RewriteAddresses:
-    """Put each node's new address where its old one was, then let the kubelet start."""
-
-    name = "rewrite"
-
-    def __init__(self, nodes: Sequence[RestoreNode]) -> None:
-        self.nodes = {f"-{n.suffix}": n for n in nodes}
-
-    def run(self, ctx: StepContext) -> None:
-        """Rewrite while systemd boots; then bridge the apiserver's Service, start the kubelet."""
-        addresses = {node.name: node.details().ipv4 for node in ctx.kube_nodes}
-        control_plane = addresses[ctx.control_plane.name]
-
-        def rewrite(node: Node) -> None:
-            old, new = self._captured(ctx, node).ipv4, addresses[node.name]
-            if old != new:
-                node.exec("bash", "-c", REWRITE_SCRIPT, "rewrite", old, new, node.role)
-            rules = [
-                shlex.join(["iptables", "-t", "nat", "-I", *rule])
-                for rule in boot_rules(ctx, node, control_plane)
-            ]
-            script = START_SCRIPT.format(rules="\n".join(rules), pending=PENDING_FILE)
-            started = node.exec("timeout", str(BOOT_TIMEOUT), "sh", "-c", script, check=False)
-            if started.exit_code != 0:
-                tail = ctx.runtime.logs(node.name, tail=30)
-                raise ProvisionError(
-                    self.name,
-                    f"could not release the kubelet on {node.name} (exit {started.exit_code}: "
-                    f"{started.output.strip() or 'systemd did not come up'}); last console "
-                    f"lines:\n{tail}",
-                )
-
-        run_all(rewrite, ctx.kube_nodes, what="rewrite node addresses")
-
-    def _captured(self, ctx: StepContext, node: Node) -> RestoreNode:
-        return self.nodes[node.name.removeprefix(ctx.spec.name)]
+def release(ctx: StepContext, node: Node, control_plane_ip: str) -> None:
+    """Once systemd runs: the boot-time NAT rules, then the kubelet may start."""
+    rules = [
+        shlex.join(["iptables", "-t", "nat", "-I", *rule])
+        for rule in boot_rules(ctx, node, control_plane_ip)
+    ]
+    script = START_SCRIPT.format(rules="\n".join(rules), pending=PENDING_FILE)
+    started = node.exec("timeout", str(BOOT_TIMEOUT), "sh", "-c", script, check=False)
+    if started.exit_code != 0:
+        tail = ctx.runtime.logs(node.name, tail=30)
+        raise ProvisionError(
+            BootNodes.name,
+            f"could not release the kubelet on {node.name} (exit {started.exit_code}: "
+            f"{started.output.strip() or 'systemd did not come up'}); last console "
+            f"lines:\n{tail}",
+        )
 
 
 def boot_rules(ctx: StepContext, node: Node, control_plane_ip: str) -> list[list[str]]:

@@ -114,7 +114,7 @@ def test_a_session_captures_and_boots_then_the_next_ones_boot_or_reuse(
                 f"kind {capture_cluster_of(sid)}: kubeadm-init *s",
                 f"kind {capture_cluster_of(sid)}: capture *s",
                 f"kind {first}: snapshot {sid} captured in *s (* MB)",
-                f"kind {first}: rewrite *s",
+                f"kind {first}: nodes+rewrite *s",
                 f"kind {first}: booted from snapshot {sid} (created *s ago)",
                 f"kind {first}: ready in *s",
                 f"kind {first}: kept (retain=always); kubeconfig: *",
@@ -141,7 +141,7 @@ def test_a_session_captures_and_boots_then_the_next_ones_boot_or_reuse(
             [
                 f"kind {second}: booted from snapshot {sid} (created *m ago)",
                 "*= kind clusters =*",
-                f"kind {second}: preflight *s, network *s, nodes *s, rewrite *s, kubeconfig *s, "
+                f"kind {second}: preflight *s, network *s, nodes+rewrite *s, kubeconfig *s, "
                 "ready *s",
                 f"kind {second}: deleted",
             ]

@@ -75,7 +75,7 @@ def test_a_session_captures_then_boots_and_says_so(pytester: pytest.Pytester) ->
             "kind kc-snap-*: kubeadm-init *s",
             "kind kc-snap-*: capture *s",
             "kind demo: snapshot * captured in *s (* MB)",
-            "kind demo: rewrite *s",
+            "kind demo: nodes+rewrite *s",
             "kind demo: booted from snapshot * (created *s ago)",
             "kind demo: ready in *s",
             "*= kind clusters =*",

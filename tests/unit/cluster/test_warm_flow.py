@@ -120,7 +120,7 @@ def test_first_use_captures_then_boots_and_the_next_one_only_boots(
     assert progress.notes("demo")[1:] == Like([
         f"created cold: no snapshot for these inputs; capturing snapshot {sid} from {capture}",
         f"snapshot {sid} captured in *s (0 MB)",
-        "preflight", "network", "nodes", "rewrite", "kubeconfig", "checks passed after: ", "ready",
+        "preflight", "network", "nodes+rewrite", "kubeconfig", "checks passed after: ", "ready",
         f"booted from snapshot {sid} (created *s ago)",
         "ready in *s",
     ])  # fmt: skip
