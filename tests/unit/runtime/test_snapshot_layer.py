@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from pytest_kindcluster.errors import EngineError
-from pytest_kindcluster.runtime.docker.snapshots import (
+from pytest_kindcluster.runtime.docker.var_layer import (
     ChunkReader,
     layer_tar,
     open_stream,
