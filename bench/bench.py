@@ -1,18 +1,24 @@
-"""Time to ready: pytest-kindcluster against the upstream kind CLI, on the same node image.
+"""Time to strict readiness: the kind CLI, the plugin cold, and the plugin from a snapshot.
 
-    python -m bench.bench --runs 3                 # 1 node and 1 + 2 nodes, plugin and kind
+    python -m bench.bench --runs 3                 # 1 node and 1 + 2 nodes, all three tools
     python -m bench.bench --runs 1 --workers 0     # a quick single-node comparison
     python -m bench.bench --skip-kind              # the plugin only
 
-Each run creates a cluster, waits until it is ready, and deletes it; plugin and kind runs
-alternate, so neither always meets a cold or a warm cache. The plugin is "ready" when /readyz,
-every node, CoreDNS and the default ServiceAccount are good; kind is "ready" when
-``kind create cluster --wait`` returns (control-plane nodes Ready only), so the comparison
-favours kind. kind's phases are timed from its own progress lines. On a cgroup v1 host kind
-gets the ``failCgroupV1: false`` patch it does not add itself, or kubelet >= 1.35 would not run.
+Everything runs in this one process, one cluster at a time, and the tools alternate (their order
+rotates every round), so none of them always meets a cold or a warm cache. Every tool is held to
+the same, strict readiness: ``/readyz``, every node Ready, CoreDNS available and the default
+ServiceAccount. The plugin checks that itself; for the kind CLI, ``kind create cluster --wait``
+is followed by the plugin's own checks (``kube/readiness.py``) through kind's kubeconfig. From a
+snapshot, the plugin counts only status posted after the boot.
 
-Prints every run's phases, the medians, the ratio plugin/kind, and the peak RSS of this
-process (the plugin runs in it; kind is a child process and is not counted).
+Before the rounds of a topology, the snapshot its runs boot from is captured, and the capture is
+timed (a cold create, the capture itself, the deletion) and sized. All three tools create the same
+cluster: a control-plane label unique to this run keeps the snapshot apart from any other (it is
+deleted at the end, unless ``--keep-snapshots``). On a cgroup v1 host kind gets the
+``failCgroupV1: false`` patch it does not add itself, or kubelet >= 1.35 would not run.
+
+Prints every run's phases, the medians, the ratios to kind, teardown times, the capture's time and
+size, and the peak RSS of this process (the plugin runs in it; kind is a child process).
 """
 
 from __future__ import annotations
@@ -28,11 +34,21 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_kindcluster import KindCluster
+from pytest_kindcluster.cluster.snapshot import Snapshot, delete
+from pytest_kindcluster.cluster.warm import build_snapshot, snapshot_store_of
+from pytest_kindcluster.config import ClusterConfig, NodeConfig
+from pytest_kindcluster.config.model import frozen_map
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
+from pytest_kindcluster.kube import kubeconfig, readiness
+from pytest_kindcluster.provision import ClusterSpec
 from pytest_kindcluster.runtime import connect_engine
+from pytest_kindcluster.util.progress import LogProgress, PhaseTiming
 from tests.support import find_kind_cli, kind_cli_config
+
+TOOLS = ("kind", "cold", "snapshot")
 
 
 @dataclass
@@ -44,51 +60,59 @@ class Run:
     ready: float
     delete: float
     phases: list[tuple[str, float]] = field(default_factory=list)
-    # The plugin's time to kind's own criterion (nodes Ready), for a like-for-like comparison.
-    nodes_ready: float | None = None
 
 
-def run_plugin(image: str, workers: int) -> Run:
-    """Create, wait for strict readiness, delete: all in this process."""
-    name = f"bench-plugin-{secrets.token_hex(3)}"
-    cluster = KindCluster(name, image=image, workers=workers)
+@dataclass
+class Capture:
+    """The snapshot a topology's runs boot from, and what making it cost."""
+
+    workers: int
+    seconds: float  # cold create + capture + deletion of the capture cluster
+    capture_phase: float  # the capture alone
+    size: int
+    snapshot: Snapshot
+
+
+def plugin_config(workers: int, label: str) -> ClusterConfig:
+    """The bench cluster as the plugin's config (the same as kind_cli_config's)."""
+    control_plane = NodeConfig(labels=frozen_map({"kindcluster-bench": label}))
+    return ClusterConfig(
+        nodes=(control_plane, *(NodeConfig(role="worker") for _ in range(workers)))
+    )
+
+
+def run_plugin(image: str, workers: int, label: str, *, snapshot: bool) -> Run:
+    """Create (cold or from the snapshot), wait for strict readiness, delete: in this process."""
+    name = f"bench-{'snap' if snapshot else 'cold'}-{secrets.token_hex(3)}"
+    config = plugin_config(workers, label)
+    cluster = KindCluster(name, image=image, config=config, snapshot=snapshot)
     try:
         cluster.create()
         assert cluster.ready_seconds is not None
         ready = cluster.ready_seconds
         phases = [(t.name, t.seconds) for t in cluster.timings]
         phases += [(f"({check} at", seconds) for check, seconds in cluster.checks_passed.items()]
-        ready_phase = cluster.timings[-1].seconds
-        nodes_ready = ready - ready_phase + cluster.checks_passed["nodes Ready"]
+        if snapshot and any(name == "kubeadm-init" for name, _ in phases):
+            raise RuntimeError(f"{name} fell back to a cold create; its figures are not a boot's")
     finally:
         started = time.monotonic()
         cluster.delete()
         deleted = time.monotonic() - started
-    return Run("plugin", workers, ready, deleted, phases, nodes_ready)
+    return Run("snapshot" if snapshot else "cold", workers, ready, deleted, phases)
 
 
-def run_kind(kind: str, image: str, workers: int, cgroup_v1: bool) -> Run:
-    """``kind create cluster --wait``, timing each of its progress lines, then delete."""
+def run_kind(kind: str, image: str, workers: int, label: str, cgroup_v1: bool) -> Run:
+    """``kind create cluster --wait``, then the same strict checks as the plugin's, then delete."""
     name = f"bench-kind-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="bench-kind-") as tmp:
         config = Path(tmp) / "kind.yaml"
-        config.write_text(kind_cli_config(workers, cgroup_v1=cgroup_v1))
-        kubeconfig = str(Path(tmp) / "kubeconfig")
+        labels = {"kindcluster-bench": label}
+        config.write_text(kind_cli_config(workers, cgroup_v1=cgroup_v1, labels=labels))
+        path = Path(tmp) / "kubeconfig"
         argv = [
-            kind,
-            "create",
-            "cluster",
-            "--name",
-            name,
-            "--image",
-            image,
-            "--config",
-            str(config),
-            "--wait",
-            "5m",
-            "--kubeconfig",
-            kubeconfig,
-        ]
+            kind, "create", "cluster", "--name", name, "--image", image, "--config", str(config),
+            "--wait", "5m", "--kubeconfig", str(path),
+        ]  # fmt: skip
         phases: list[tuple[str, float]] = []
         started = time.monotonic()
         last = started
@@ -105,13 +129,21 @@ def run_kind(kind: str, image: str, workers: int, cgroup_v1: bool) -> Run:
                         now = time.monotonic()
                         phases.append((line.strip(" ✓\n").split(" (")[0][:28], now - last))
                         last = now
-            ready = time.monotonic() - started
             if proc.returncode != 0:
                 raise RuntimeError(f"kind create failed ({proc.returncode}):\n{''.join(output)}")
+            returned = time.monotonic()
+            api: Any = kubeconfig.api_client(path)
+            try:
+                first_ok = readiness.wait_ready(api, expected_nodes=1 + workers, timeout=300)
+            finally:
+                api.close()
+            ready = time.monotonic() - started
+            phases.append(("strict checks after --wait", ready - (returned - started)))
+            phases += [(f"({check} at", seconds) for check, seconds in first_ok.items()]
         finally:
             deleting = time.monotonic()
             subprocess.run(
-                [kind, "delete", "cluster", "--name", name, "--kubeconfig", kubeconfig],
+                [kind, "delete", "cluster", "--name", name, "--kubeconfig", str(path)],
                 capture_output=True,
                 check=False,
             )
@@ -119,73 +151,123 @@ def run_kind(kind: str, image: str, workers: int, cgroup_v1: bool) -> Run:
     return Run("kind", workers, ready, deleted, phases)
 
 
-def report(runs: list[Run]) -> None:
-    """Every run, then medians and the ratio per topology."""
+def capture(image: str, workers: int, label: str) -> Capture:
+    """Make the snapshot the topology's runs boot from, timing it."""
+    spec = ClusterSpec("bench-capture", image, config=plugin_config(workers, label))
+    engine = connect_engine()
+    logs_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    started = time.monotonic()
+    snapshot, made = build_snapshot(
+        spec, engine, progress=TimedProgress(), logs_dir=lambda: logs_dir / spec.name
+    )
+    seconds = time.monotonic() - started
+    if not made:
+        raise RuntimeError(f"snapshot {snapshot.id} existed already: its capture was not timed")
+    return Capture(workers, seconds, TimedProgress.last_capture, snapshot.size, snapshot)
+
+
+class TimedProgress(LogProgress):
+    """Logs as the library does, and keeps the duration of the last "capture" phase."""
+
+    last_capture = 0.0
+
+    def phase_finished(self, cluster: str, timing: PhaseTiming) -> None:
+        """Log it; remember the capture's."""
+        super().phase_finished(cluster, timing)
+        if timing.name == "capture":
+            TimedProgress.last_capture = timing.seconds
+
+
+def median(runs: list[Run], tool: str, workers: int, attr: str = "ready") -> float | None:
+    """The median of one tool's runs for one topology, or None without runs."""
+    values = [getattr(r, attr) for r in runs if r.tool == tool and r.workers == workers]
+    return statistics.median(values) if values else None
+
+
+def report(runs: list[Run], captures: list[Capture]) -> None:
+    """Every run, then per topology: medians, ratios to kind, teardowns, the capture."""
     for run in runs:
         phases = ", ".join(
             f"{name} {seconds:.1f}s" + (")" if name.startswith("(") else "")
             for name, seconds in run.phases
         )
         print(
-            f"{run.tool:6} 1+{run.workers}: ready {run.ready:6.1f}s, delete {run.delete:4.1f}s"
+            f"{run.tool:8} 1+{run.workers}: ready {run.ready:6.1f}s, delete {run.delete:4.1f}s"
             f"  [{phases}]"
         )
     print()
     for workers in sorted({r.workers for r in runs}):
-        medians = {}
-        for tool in ("plugin", "kind"):
-            ready = [r.ready for r in runs if r.tool == tool and r.workers == workers]
-            if ready:
-                medians[tool] = statistics.median(ready)
-                count = len(ready)
-                print(f"median {tool:6} 1+{workers}: ready {medians[tool]:.1f}s over {count} runs")
-        equivalent = [r.nodes_ready for r in runs if r.workers == workers and r.nodes_ready]
-        if equivalent:
-            medians["nodes"] = statistics.median(equivalent)
-            print(f"median plugin 1+{workers}: all nodes Ready at {medians['nodes']:.1f}s")
-        if "plugin" in medians and "kind" in medians:
-            print(f"ratio plugin/kind 1+{workers}: {medians['plugin'] / medians['kind']:.2f}")
+        ready = {tool: median(runs, tool, workers) for tool in TOOLS}
+        teardown = {tool: median(runs, tool, workers, "delete") for tool in TOOLS}
+        count = {tool: sum(r.tool == tool and r.workers == workers for r in runs) for tool in TOOLS}
+        for tool in TOOLS:
+            if ready[tool] is not None:
+                print(
+                    f"median {tool:8} 1+{workers}: ready {ready[tool]:5.1f}s, teardown "
+                    f"{teardown[tool]:4.1f}s over {count[tool]} run(s)"
+                )
+        kind = ready["kind"]
+        for tool in ("snapshot", "cold"):
+            value = ready[tool]
+            if kind and value is not None:
+                print(f"ratio {tool}/kind 1+{workers}: {value / kind:.2f}")
+        for cap in (c for c in captures if c.workers == workers):
             print(
-                f"ratio plugin/kind 1+{workers}, both to nodes Ready: "
-                f"{medians['nodes'] / medians['kind']:.2f}"
+                f"snapshot 1+{workers}: made in {cap.seconds:.1f}s (capture phase "
+                f"{cap.capture_phase:.1f}s), {cap.size / 1e6:.0f} MB on top of the node image"
             )
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS of the plugin process: {peak_kib / 1024:.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, alternate plugin and kind runs, print the report."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """Parse arguments, capture the snapshots, alternate the tools, print the report."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, action="append", help="repeatable; default 0 and 2")
     parser.add_argument("--image", default=DEFAULT_NODE_IMAGE)
     parser.add_argument("--kind", help="path of the kind CLI")
     parser.add_argument("--skip-kind", action="store_true")
+    parser.add_argument(
+        "--keep-snapshots", action="store_true", help="do not delete them at the end"
+    )
     args = parser.parse_args(argv)
 
     kind = None if args.skip_kind else (args.kind or find_kind_cli())
     if not args.skip_kind and kind is None:
         parser.error("kind CLI not found: pass --kind PATH or --skip-kind")
-    cgroup_v1 = connect_engine().info().cgroup_version == 1
+    engine = connect_engine()
+    cgroup_v1 = engine.info().cgroup_version == 1
+    label = f"run-{secrets.token_hex(4)}"
+    tools = [t for t in TOOLS if t != "kind" or kind is not None]
     runs: list[Run] = []
-    for workers in args.workers or [0, 2]:
-        for i in range(args.runs):
-            order = ["plugin", "kind"] if i % 2 == 0 else ["kind", "plugin"]
-            for tool in order:
-                if tool == "kind" and kind is None:
-                    continue
-                print(
-                    f"run {i + 1}/{args.runs} {tool} 1+{workers} ...", file=sys.stderr, flush=True
-                )
-                run = (
-                    run_plugin(args.image, workers)
-                    if tool == "plugin"
-                    else run_kind(str(kind), args.image, workers, cgroup_v1)
-                )
-                print(f"  ready in {run.ready:.1f}s", file=sys.stderr, flush=True)
-                runs.append(run)
+    captures: list[Capture] = []
+    try:
+        for workers in args.workers or [0, 2]:
+            print(f"capture 1+{workers} ...", file=sys.stderr, flush=True)
+            captures.append(capture(args.image, workers, label))
+            print(f"  made in {captures[-1].seconds:.1f}s", file=sys.stderr, flush=True)
+            for i in range(args.runs):
+                for tool in tools[i % len(tools) :] + tools[: i % len(tools)]:
+                    print(
+                        f"run {i + 1}/{args.runs} {tool} 1+{workers} ...",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if tool == "kind":
+                        assert kind is not None
+                        run = run_kind(kind, args.image, workers, label, cgroup_v1)
+                    else:
+                        run = run_plugin(args.image, workers, label, snapshot=tool == "snapshot")
+                    print(f"  ready in {run.ready:.1f}s", file=sys.stderr, flush=True)
+                    runs.append(run)
+    finally:
+        if not args.keep_snapshots:
+            store = snapshot_store_of(engine)
+            for cap in captures:
+                delete(store, cap.snapshot)
     print(f"image {args.image}, {os.cpu_count()} CPUs, cgroup v{2 - int(cgroup_v1)}")
-    report(runs)
+    report(runs, captures)
     return 0
 
 

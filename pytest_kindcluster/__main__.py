@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pytest_kindcluster.cluster import cli as cluster_cli
+from pytest_kindcluster.cluster import snapshot_cli
 from pytest_kindcluster.nodeimage import cli as node_image_cli
 
 
@@ -14,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     node_image_cli.add_parser(sub)
     cluster_cli.add_parser(sub)
+    snapshot_cli.add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

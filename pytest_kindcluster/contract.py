@@ -50,3 +50,17 @@ NETWORK_CLUSTER_LABEL = "dev.pytest-kindcluster.network-cluster"
 # kind's shared network, and the apiserver's port inside a control-plane node.
 DEFAULT_NETWORK = "kind"
 API_SERVER_PORT = 6443
+
+# Snapshots (cluster/snapshot.py): one image per node, tagged <repository>:<snapshot id>-<node>,
+# and labelled with the inputs the snapshot was made from. The labels are the only record.
+SNAPSHOT_REPOSITORY = "pytest-kindcluster/snapshot"
+SNAPSHOT_LABEL = "dev.pytest-kindcluster.snapshot"  # value: the snapshot id
+SNAPSHOT_FORMAT_LABEL = "dev.pytest-kindcluster.snapshot.format"
+SNAPSHOT_CREATED_LABEL = "dev.pytest-kindcluster.snapshot.created"
+# The capture's start in Unix seconds: it tells the layers of the capture from the node image's.
+SNAPSHOT_CAPTURE_STARTED_LABEL = "dev.pytest-kindcluster.snapshot.capture-started"
+SNAPSHOT_INPUTS_LABEL = "dev.pytest-kindcluster.snapshot.inputs"  # JSON: what the id digests
+SNAPSHOT_NODE_LABEL = "dev.pytest-kindcluster.snapshot.node"  # JSON: this node at capture
+SNAPSHOT_NODES_LABEL = "dev.pytest-kindcluster.snapshot.nodes"  # how many images make it whole
+# Put on the network of a cluster booted from a snapshot (it has one of its own).
+SNAPSHOT_NETWORK_LABEL = "dev.pytest-kindcluster.snapshot-network"

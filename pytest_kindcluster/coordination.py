@@ -140,6 +140,7 @@ def marker_state(cluster: KindCluster) -> dict[str, Any]:
         "logs_dir": str(cluster.logs_dir) if cluster.logs_dir else None,
         "runtime": runtime_kind(cluster.runtime),
         "notes": cluster.reap_notes,
+        "warm_start": cluster.warm_start,
     }
 
 
@@ -231,6 +232,8 @@ class XdistController:
             report.timings = [PhaseTiming(**t) for t in state["timings"]]
             report.ready_seconds = state["ready"]
             report.notes += state["notes"]  # what the creating worker said about others' leftovers
+            if state.get("warm_start"):  # --kind-snapshot: which snapshot, or why cold
+                report.notes.append(state["warm_start"])
             report.notes.append(f"ready in {state['ready']:.1f}s (created by an xdist worker)")
 
     def _finish(self, marker: Path) -> None:

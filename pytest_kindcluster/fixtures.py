@@ -119,6 +119,7 @@ def kind_cluster(request: pytest.FixtureRequest, kind_settings: Settings) -> Ite
             progress=progress,
             run_id=request.config.stash[RUN_ID],
             owner_pid=owner_pid(request.config),
+            snapshot=s.snapshot,
         )
 
     if share is not None:

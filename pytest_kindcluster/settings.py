@@ -104,6 +104,13 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "NAME",
     ),
+    Option(
+        "snapshot",
+        "boot the cluster from a local snapshot of a ready cluster with the same inputs "
+        "(made on first use)",
+        "false",
+        _flag,
+    ),
 )
 # Options that name files: relative to where pytest was invoked (CLI) or to the rootdir (ini).
 _PATH_OPTIONS = ("logs_dir", "config", "kubeconfig")
@@ -142,6 +149,7 @@ class Settings:
     context: str | None = None
     #: the loaded --kind-config file (validated before any container exists)
     cluster_config: ClusterConfig | None = None
+    snapshot: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config, *, run_id: str | None = None) -> Settings:
@@ -170,6 +178,13 @@ class Settings:
             raise ConfigError("invalid pytest-kindcluster settings:\n  " + "\n  ".join(problems))
         if values["config"] is not None:
             values["cluster_config"] = load_config(values["config"])
+            if values["snapshot"]:
+                # Only snapshot sessions load the snapshot module.
+                from pytest_kindcluster.cluster.snapshot import (  # noqa: PLC0415
+                    refuse_high_availability,
+                )
+
+                refuse_high_availability(values["cluster_config"])
             # kind's own rule: the file's name unless one is given explicitly.
             values["name"] = values["name"] or values["cluster_config"].name
         if values["name"] is None:
@@ -207,6 +222,8 @@ class Settings:
         if self.kubeconfig:
             shown["kubeconfig"] = f"{self.kubeconfig} (existing cluster)"
             shown["context"] = self.context or "its current-context"
+        if self.snapshot:
+            shown["snapshot"] = True
         parts = [f"{field}={value} ({self.sources[field]})" for field, value in shown.items()]
         return ["kindcluster: " + ", ".join(parts[:2]), "kindcluster: " + ", ".join(parts[2:])]
 
@@ -231,7 +248,11 @@ def _check_cluster_options(values: Mapping[str, Any], sources: Mapping[str, str]
             problems.append(
                 "--kind-kubeconfig uses an existing cluster; --kind-config cannot apply"
             )
-        elif path.is_file():
+        if values.get("snapshot"):
+            problems.append(
+                "--kind-kubeconfig uses an existing cluster; --kind-snapshot cannot apply"
+            )
+        if path.is_file():
             # Only sessions on an existing cluster pay for the Kubernetes client's import.
             from pytest_kindcluster.kube.kubeconfig import check_context  # noqa: PLC0415
 

@@ -96,14 +96,17 @@ def find_kind_cli() -> str | None:
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
-def kind_cli_config(workers: int, *, cgroup_v1: bool) -> str:
+def kind_cli_config(workers: int, *, cgroup_v1: bool, labels: dict[str, str] | None = None) -> str:
     """A kind v1alpha4 config for the kind CLI: one control plane and ``workers`` workers.
 
     On a cgroup v1 host, Kubernetes >= 1.35 kubelets need ``failCgroupV1: false``, which the
-    plugin sets by itself and the kind CLI does not.
+    plugin sets by itself and the kind CLI does not. ``labels`` go on the control plane.
     """
     lines = ["kind: Cluster", "apiVersion: kind.x-k8s.io/v1alpha4", "nodes:"]
-    lines += ["- role: control-plane"] + ["- role: worker"] * workers
+    lines += ["- role: control-plane"]
+    if labels:
+        lines.append("  labels: {" + ", ".join(f"{k}: {v}" for k, v in labels.items()) + "}")
+    lines += ["- role: worker"] * workers
     if cgroup_v1:
         lines += [
             "kubeadmConfigPatches:",

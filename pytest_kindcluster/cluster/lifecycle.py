@@ -35,6 +35,8 @@ from pytest_kindcluster.cluster.rollback import (
     remove_cluster,
     roll_back,
 )
+from pytest_kindcluster.cluster.snapshot import refuse_high_availability
+from pytest_kindcluster.cluster.warm import create_from_snapshot
 from pytest_kindcluster.config import ClusterConfig, load_config
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE, RETAIN_CHOICES, Retain
 from pytest_kindcluster.errors import (
@@ -45,6 +47,7 @@ from pytest_kindcluster.errors import (
 )
 from pytest_kindcluster.provision import ClusterSpec, StepContext, build_steps, run_steps
 from pytest_kindcluster.provision.access import export_kubeconfig, wait_cluster_ready
+from pytest_kindcluster.provision.restore import network_name
 from pytest_kindcluster.runtime import connect_engine
 from pytest_kindcluster.runtime.base import (
     HostImages,
@@ -78,6 +81,7 @@ class KindCluster(ClusterBase):
         progress: Progress | None = None,
         run_id: str | None = None,
         owner_pid: int | None = None,
+        snapshot: bool = False,
     ) -> None:
         if retain not in RETAIN_CHOICES:
             raise ConfigError(f"retain must be one of {', '.join(RETAIN_CHOICES)}, got {retain!r}")
@@ -85,6 +89,10 @@ class KindCluster(ClusterBase):
         if config is not None and not isinstance(config, ClusterConfig):
             config = load_config(config)
         self.spec = ClusterSpec(name, image or DEFAULT_NODE_IMAGE, workers, timeout, config=config)
+        #: Boot from a snapshot of a ready cluster with the same inputs (made on first use).
+        self.snapshot = snapshot
+        if snapshot:
+            refuse_high_availability(self.spec.cluster_config)
         self.retain: Retain = retain
         self.reuse = reuse
         self.logs_dir = logs_dir
@@ -107,6 +115,8 @@ class KindCluster(ClusterBase):
         self.ready_seconds: float | None = None
         #: What ``create()`` reported about other runs' leftovers (removed, left alone, warnings).
         self.reap_notes: list[str] = []
+        #: With ``snapshot``: "booted from snapshot <id> (...)" or "created cold: <why>".
+        self.warm_start: str | None = None
 
     # -- the pytest-kind surface ----------------------------------------------------------------
 
@@ -181,6 +191,8 @@ class KindCluster(ClusterBase):
         """
         if config_file is not None:
             self.spec = replace(self.spec, workers=0, config=load_config(config_file))
+            if self.snapshot:
+                refuse_high_availability(self.spec.cluster_config)
         started = time.monotonic()
         try:
             ctx = self._new_context()
@@ -200,7 +212,10 @@ class KindCluster(ClusterBase):
             plan = f"creating cluster: {planes_text}{extra}, image {self.spec.image}"
             ctx.progress.note(self.name, plan)
             try:
-                run_steps(build_steps(self.spec), ctx)
+                if self.snapshot:
+                    self.warm_start = create_from_snapshot(ctx, logs_dir=self._failure_logs_dir)
+                else:
+                    run_steps(build_steps(self.spec), ctx)
             except Exception as exc:
                 error = self._fail(ctx, exc)
                 if error is exc:
@@ -230,6 +245,9 @@ class KindCluster(ClusterBase):
             self.detach()
             ctx = self._ctx or self._new_context()
             remove_cluster(ctx.runtime, self.name, self.spec.network, cleanup)
+            # A cluster booted from a snapshot has a network of its own (whoever deletes it).
+            own = network_name(self.name)
+            cleanup.attempt("remove the network", lambda: ctx.runtime.remove_network(own))
             self._forget_kubeconfig()
         cleanup.raise_first()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import urllib3.exceptions
@@ -88,8 +89,21 @@ def _text(body: bytes | str | None) -> str:
     return body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
 
 
-def make_nodes_ready(expected: int | None) -> Check:
-    """Every one of the ``expected`` nodes is registered and Ready (None: every registered one)."""
+def _fresh(stamp: datetime | None, since: datetime | None) -> bool:
+    """Whether an API timestamp was written at or after ``since``.
+
+    The API keeps whole seconds, so ``since`` is truncated too; nothing of the cluster ran in
+    that second before it (the nodes were stopped long before).
+    """
+    return since is None or (stamp is not None and stamp >= since.replace(microsecond=0))
+
+
+def make_nodes_ready(expected: int | None, since: datetime | None = None) -> Check:
+    """Every one of the ``expected`` nodes is registered and Ready (None: every registered one).
+
+    With ``since`` (a cluster booted from a snapshot), a Ready condition counts only if its
+    kubelet posted it after that time: the API still shows the status from before the snapshot.
+    """
 
     def nodes_ready(api: k8s_client.ApiClient) -> CheckResult:
         nodes = k8s_client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT).items
@@ -97,9 +111,11 @@ def make_nodes_ready(expected: int | None) -> Check:
         for node in nodes:
             conditions = (node.status.conditions if node.status else None) or []
             ready = next((c for c in conditions if c.type == "Ready"), None)
-            if ready is None or ready.status != "True":
+            name = node.metadata.name if node.metadata else "?"
+            if ready is not None and not _fresh(ready.last_heartbeat_time, since):
+                not_ready.append(f"{name} (status from before this boot)")
+            elif ready is None or ready.status != "True":
                 why = f"{ready.reason}: {ready.message}" if ready else "no Ready condition yet"
-                name = node.metadata.name if node.metadata else "?"
                 not_ready.append(f"{name} ({why})")
         count = len(nodes) - len(not_ready)
         wanted = len(nodes) if expected is None else expected
@@ -122,6 +138,44 @@ def coredns_available(api: k8s_client.ApiClient) -> CheckResult:
     wanted = deployment.spec.replicas or 0
     available = (deployment.status.available_replicas if deployment.status else None) or 0
     return CheckResult(wanted > 0 and available >= wanted, f"{available}/{wanted} available")
+
+
+def make_coredns_pods_ready(since: datetime) -> Check:
+    """As many CoreDNS pods as the Deployment wants are Ready, with containers started since.
+
+    After a restore the Deployment's status is the one saved with the snapshot ("2/2
+    available" while its pods are not even running), so the pods themselves are the evidence.
+    """
+
+    def coredns_pods(api: k8s_client.ApiClient) -> CheckResult:
+        apps = k8s_client.AppsV1Api(api)
+        deployment = apps.read_namespaced_deployment(
+            "coredns", "kube-system", _request_timeout=REQUEST_TIMEOUT
+        )
+        wanted = deployment.spec.replicas or 0
+        pods = (
+            k8s_client.CoreV1Api(api)
+            .list_namespaced_pod(
+                "kube-system", label_selector="k8s-app=kube-dns", _request_timeout=REQUEST_TIMEOUT
+            )
+            .items
+        )
+        fresh = 0
+        for pod in pods:
+            if pod.metadata and pod.metadata.deletion_timestamp:
+                continue
+            status = pod.status
+            conditions = (status.conditions if status else None) or []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            containers = (status.container_statuses if status else None) or []
+            running = [c.state.running for c in containers if c.state and c.state.running]
+            started = [state.started_at for state in running]
+            if ready and containers and len(started) == len(containers):
+                fresh += all(_fresh(stamp, since) for stamp in started)
+        state = f"{fresh}/{wanted} pods Ready since this boot"
+        return CheckResult(wanted > 0 and fresh >= wanted, state)
+
+    return coredns_pods
 
 
 def make_service_account(namespace: str) -> Check:
@@ -195,12 +249,16 @@ def probe_apiserver(api: k8s_client.ApiClient) -> None:
         )
 
 
-def standard_checks(expected_nodes: int) -> dict[str, Check]:
-    """The four checks every cluster must pass, in the order they usually turn green."""
+def standard_checks(expected_nodes: int, since: datetime | None = None) -> dict[str, Check]:
+    """The four checks every cluster must pass, in the order they usually turn green.
+
+    ``since`` (timezone-aware) is when a cluster restored from a snapshot booted: node and
+    CoreDNS status older than that is what the snapshot saved, not evidence about this boot.
+    """
     return {
         "apiserver /readyz": apiserver_readyz,
-        "nodes Ready": make_nodes_ready(expected_nodes),
-        "CoreDNS available": coredns_available,
+        "nodes Ready": make_nodes_ready(expected_nodes, since),
+        "CoreDNS available": coredns_available if since is None else make_coredns_pods_ready(since),
         "default ServiceAccount": make_service_account("default"),
     }
 
@@ -225,14 +283,16 @@ def wait_ready(
     checks: dict[str, Check] | None = None,
     forbidden_ok: bool = False,
     last_state: dict[str, str] | None = None,
+    since: datetime | None = None,
 ) -> dict[str, float]:
     """Poll until every check passes in one round; returns when each first passed (seconds).
 
     Raises :class:`ReadinessTimeout` with the last state of every check when time runs out.
     With ``forbidden_ok`` a check the credentials may not make (HTTP 403) passes, reported as
-    such. ``last_state``, if given, is filled with each check's final state.
+    such. ``last_state``, if given, is filled with each check's final state. ``since`` asks for
+    evidence from after that time (see :func:`standard_checks`).
     """
-    checks = checks if checks is not None else standard_checks(expected_nodes)
+    checks = checks if checks is not None else standard_checks(expected_nodes, since)
     state = last_state if last_state is not None else {}
     state.update(dict.fromkeys(checks, "not checked yet"))
     first_ok: dict[str, float] = {}

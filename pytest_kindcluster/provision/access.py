@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pytest_kindcluster.kube import kubeconfig, readiness
 from pytest_kindcluster.provision.context import StepContext
 from pytest_kindcluster.provision.kubeadm import ADMIN_KUBECONFIG
@@ -28,17 +30,22 @@ def export_kubeconfig(ctx: StepContext) -> None:
     ctx.api_client = kubeconfig.api_client(ctx.kubeconfig_path)
 
 
-def wait_cluster_ready(ctx: StepContext) -> dict[str, float]:
+def wait_cluster_ready(ctx: StepContext, since: datetime | None = None) -> dict[str, float]:
     """The standard checks; without a CNI (disableDefaultCNI) only those that can pass.
 
     Nodes stay NotReady and CoreDNS Pending until the user installs a network plugin, which
     is what they asked for; the apiserver and the default ServiceAccount still must be there.
+    ``since``: only evidence from after that time counts (a cluster booted from a snapshot).
     """
     nodes = len(ctx.kube_nodes)
     if not ctx.spec.cluster_config.networking.disable_default_cni:
+        if since is not None:
+            return readiness.wait_ready(
+                ctx.api_client, expected_nodes=nodes, timeout=ctx.spec.timeout, since=since
+            )
         return readiness.wait_ready(ctx.api_client, expected_nodes=nodes, timeout=ctx.spec.timeout)
     usable = ("apiserver /readyz", "default ServiceAccount")
-    checks = {k: v for k, v in readiness.standard_checks(nodes).items() if k in usable}
+    checks = {k: v for k, v in readiness.standard_checks(nodes, since).items() if k in usable}
     return readiness.wait_ready(
         ctx.api_client, expected_nodes=nodes, timeout=ctx.spec.timeout, checks=checks
     )

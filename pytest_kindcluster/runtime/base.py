@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pytest_kindcluster.config.model import Mount, PortMapping
 from pytest_kindcluster.errors import CommandFailed
@@ -79,6 +79,10 @@ class NodeSpec:
     # kind's extraMounts and extraPortMappings of this node.
     mounts: tuple[Mount, ...] = ()
     ports: tuple[PortMapping, ...] = ()
+    # A node booted from a snapshot keeps the in-cluster name it had when captured: its
+    # hostname, and a network alias so the other nodes still find it by that name.
+    hostname: str = ""
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,78 @@ class HostImages(Protocol):
 
     def export_image(self, ref: str, dest: Path, platform: str) -> None:
         """Write a single-platform image archive of ``ref`` to ``dest``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SnapshotImage:
+    """One node's image of a snapshot, as the engine lists it."""
+
+    ref: str
+    image_id: str
+    labels: Mapping[str, str]
+    # Bytes this image adds on top of the node image it was made from.
+    size: int
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A labelled network and how many containers are attached to it."""
+
+    name: str
+    labels: Mapping[str, str]
+    containers: int
+
+
+class SnapshotStore(Protocol):
+    """What capturing a cluster into images, and booting clones of it, needs from an engine."""
+
+    def stop_node(self, name: str, *, timeout: float) -> None:
+        """Stop a node container cleanly (its image's stop signal lets systemd shut down)."""
+        ...
+
+    def capture_node(
+        self,
+        node: str,
+        ref: str,
+        *,
+        base_image: str,
+        labels: Mapping[str, str],
+        extra_files: Mapping[str, bytes],
+        moves: Mapping[str, str] | None = None,
+    ) -> SnapshotImage:
+        """Make ``ref`` from a stopped node: its root file system, its ``/var`` volume (which a
+        commit leaves out), and ``extra_files`` (absolute path -> content) on top.
+
+        ``moves`` maps directories of ``/var`` to directories outside it: their entries are
+        kept there, read-only in the image, with symbolic links in their place, so that a new
+        node's volume does not get a copy of them.
+        """
+        ...
+
+    def images(self, label: str) -> list[SnapshotImage]:
+        """Every image carrying ``label`` (``key`` or ``key=value``)."""
+        ...
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image; False when a container still uses it."""
+        ...
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> None:
+        """Create a private bridge network for one cluster."""
+        ...
+
+    def networks(self, label: str) -> list[NetworkInfo]:
+        """Every network carrying ``label``."""
+        ...
+
+
+@runtime_checkable
+class SnapshotEngine(Protocol):
+    """An engine that can hold snapshots (Docker can)."""
+
+    def snapshots(self) -> SnapshotStore:
+        """The engine's snapshot operations."""
         ...
 
 

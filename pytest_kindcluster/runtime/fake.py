@@ -35,6 +35,7 @@ from pytest_kindcluster.runtime.base import (
     Resource,
     RuntimeInfo,
 )
+from pytest_kindcluster.runtime.fake_snapshots import FakeSnapshots
 
 CNI_TEMPLATE = """\
 # would you kindly template this file
@@ -139,6 +140,7 @@ class FakeRuntime:
         self._replies: list[tuple[tuple[str, ...], str]] = []
         #: nodes the engine refuses to remove (like a node whose processes cannot be killed)
         self.unremovable: set[str] = set()
+        self._snapshots: FakeSnapshots | None = None
 
     # -- test controls ---------------------------------------------------------------------------
 
@@ -247,6 +249,12 @@ class FakeRuntime:
 
     def resources(self) -> LabelledResources:
         return self
+
+    def snapshots(self) -> FakeSnapshots:
+        """One store per fake engine, so a test sees what a capture left."""
+        if self._snapshots is None:
+            self._snapshots = FakeSnapshots(self)
+        return self._snapshots
 
     # -- LabelledResources: the fake's containers (it keeps no volumes) ---------------------------
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import docker
 import docker.errors
-from docker.types import Mount
+from docker.types import EndpointConfig, Mount
 
 from pytest_kindcluster.contract import API_SERVER_PORT, CLUSTER_LABEL, ROLE_LABEL
 from pytest_kindcluster.errors import EngineError
@@ -42,6 +42,7 @@ from pytest_kindcluster.runtime.docker.imagefiles import copy_from_image
 from pytest_kindcluster.runtime.docker.network import ensure_network, remove_network
 from pytest_kindcluster.runtime.docker.removal import remove_node
 from pytest_kindcluster.runtime.docker.resources import DockerResources, pull_image
+from pytest_kindcluster.runtime.docker.snapshots import DockerSnapshots
 from pytest_kindcluster.runtime.docker.streams import CHUNK, pump
 from pytest_kindcluster.util.concurrency import run_all
 from pytest_kindcluster.util.waiting import wait_until
@@ -121,13 +122,14 @@ class DockerRuntime:
             *host_mounts(self.host_root),
             *extra_mounts(spec),
         ]
+        endpoint = EndpointConfig(self._client.api.api_version, aliases=list(spec.aliases))
         with engine_errors(f"run node {spec.name!r} from image {spec.image!r}"):
             # create + start, not containers.run: run() pulls a missing image, and a node image
             # must come from the local engine (the machine may have no registry at all).
             container = self._client.containers.create(
                 spec.image,
                 name=spec.name,
-                hostname=spec.name,
+                hostname=spec.hostname or spec.name,
                 labels=labels,
                 environment=env,
                 privileged=True,
@@ -135,6 +137,7 @@ class DockerRuntime:
                 tmpfs={"/tmp": "", "/run": ""},
                 mounts=mounts,
                 network=spec.network,
+                networking_config={spec.network: endpoint} if spec.aliases else None,
                 restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
                 init=False,
                 cgroupns="private",
@@ -248,6 +251,10 @@ class DockerRuntime:
     def resources(self) -> DockerResources:
         """Labelled containers and volumes across clusters, for reaping orphans."""
         return DockerResources(self._client)
+
+    def snapshots(self) -> DockerSnapshots:
+        """Capture clusters into images and give clones their own networks."""
+        return DockerSnapshots(self._client)
 
     def pull_image(self, ref: str) -> None:
         """``docker pull``; a registry that cannot be reached fails in well under a second."""

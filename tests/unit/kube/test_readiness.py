@@ -6,8 +6,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from types import SimpleNamespace
+from typing import Any, ClassVar, cast
 
 import pytest
 from kubernetes import client as k8s_client
@@ -15,6 +17,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from pytest_kindcluster.errors import ClusterUnreachable, ReadinessTimeout
+from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.kube.readiness import (
     CheckResult,
     absent_ok,
@@ -200,3 +203,104 @@ def test_an_unreachable_apiserver_is_one_error_naming_the_server() -> None:
     assert "Connection refused" in str(info.value)
     assert isinstance(info.value, ConnectionError)
     api.close()  # type: ignore[no-untyped-call]
+
+
+# -- a cluster booted from a snapshot: only evidence from after the boot counts -----------------
+
+BOOT = datetime(2026, 11, 30, 12, 0, 0, 400000, tzinfo=UTC)
+BEFORE = BOOT - timedelta(minutes=20)  # when the snapshot was taken
+AFTER = BOOT + timedelta(seconds=3)
+
+
+class FakeCore:
+    """CoreV1Api and AppsV1Api in one, answering from what the test put in."""
+
+    nodes: ClassVar[list[Any]] = []
+    pods: ClassVar[list[Any]] = []
+
+    def __init__(self, api: Any) -> None:
+        pass
+
+    def list_node(self, **_: Any) -> Any:
+        return k8s_client.V1NodeList(items=self.nodes)
+
+    def list_namespaced_pod(self, namespace: str, **_: Any) -> Any:
+        return k8s_client.V1PodList(items=self.pods)
+
+    def read_namespaced_deployment(self, name: str, namespace: str, **_: Any) -> Any:
+        # What the snapshot saved: fully available, whatever the pods do now.
+        return SimpleNamespace(
+            spec=SimpleNamespace(replicas=2), status=SimpleNamespace(available_replicas=2)
+        )
+
+
+def node(name: str, heartbeat: datetime) -> Any:
+    ready = k8s_client.V1NodeCondition(
+        type="Ready", status="True", last_heartbeat_time=heartbeat, reason="KubeletReady"
+    )
+    return k8s_client.V1Node(
+        metadata=k8s_client.V1ObjectMeta(name=name),
+        status=k8s_client.V1NodeStatus(conditions=[ready]),
+    )
+
+
+def coredns_pod(started: datetime | None, ready: bool = True) -> Any:
+    state = k8s_client.V1ContainerState(
+        running=k8s_client.V1ContainerStateRunning(started_at=started) if started else None
+    )
+    container = k8s_client.V1ContainerStatus(
+        name="coredns", image="c", image_id="c", ready=ready, restart_count=1, state=state
+    )
+    condition = k8s_client.V1PodCondition(type="Ready", status="True" if ready else "False")
+    return k8s_client.V1Pod(
+        metadata=k8s_client.V1ObjectMeta(name="coredns-x"),
+        status=k8s_client.V1PodStatus(conditions=[condition], container_statuses=[container]),
+    )
+
+
+@pytest.fixture
+def fake_api(monkeypatch: pytest.MonkeyPatch) -> type[FakeCore]:
+    monkeypatch.setattr(k8s_client, "CoreV1Api", FakeCore)
+    monkeypatch.setattr(k8s_client, "AppsV1Api", FakeCore)
+    FakeCore.nodes, FakeCore.pods = [], []
+    return FakeCore
+
+
+def test_a_ready_condition_saved_in_the_snapshot_is_not_fresh(fake_api: type[FakeCore]) -> None:
+    fake_api.nodes = [node("snap-control-plane", BEFORE), node("snap-worker", AFTER)]
+    stale = readiness.make_nodes_ready(2, since=BOOT)(NO_API)
+    assert not stale.ok
+    assert "snap-control-plane (status from before this boot)" in stale.state
+    assert readiness.make_nodes_ready(2)(NO_API).ok  # a cold cluster takes the status as it is
+    # The API keeps whole seconds: a heartbeat in the boot's own second counts.
+    fake_api.nodes = [node("a", BOOT.replace(microsecond=0)), node("b", AFTER)]
+    assert readiness.make_nodes_ready(2, since=BOOT)(NO_API).ok
+
+
+def test_coredns_counts_only_pods_ready_with_containers_started_after_the_boot(
+    fake_api: type[FakeCore],
+) -> None:
+    check = readiness.standard_checks(1, since=BOOT)["CoreDNS available"]
+    # The Deployment says 2/2 available; the pods are the snapshot's, or not running yet.
+    fake_api.pods = [coredns_pod(BEFORE), coredns_pod(None, ready=False)]
+    result = check(NO_API)
+    assert (result.ok, result.state) == (False, "0/2 pods Ready since this boot")
+    fake_api.pods = [coredns_pod(AFTER), coredns_pod(AFTER, ready=False)]
+    assert check(NO_API) == readiness.CheckResult(False, "1/2 pods Ready since this boot")
+    fake_api.pods = [coredns_pod(AFTER), coredns_pod(AFTER)]
+    assert check(NO_API).ok
+    # Without a boot time, the Deployment's own status decides, as for a cold cluster.
+    assert readiness.standard_checks(1)["CoreDNS available"](NO_API).ok
+
+
+def test_wait_ready_with_since_times_out_on_stale_status(fake_api: type[FakeCore]) -> None:
+    fake_api.nodes = [node("snap-control-plane", BEFORE)]
+    fake_api.pods = [coredns_pod(BEFORE), coredns_pod(BEFORE)]
+    checks = readiness.standard_checks(1, since=BOOT)
+    stale_only = {k: checks[k] for k in ("nodes Ready", "CoreDNS available")}
+    with pytest.raises(ReadinessTimeout) as info:
+        wait_ready(NO_API, expected_nodes=1, timeout=0.2, interval=0.05, checks=stale_only)
+    assert info.value.last_state == {
+        "nodes Ready": "0/1 Ready; not ready: snap-control-plane (status from before this boot)",
+        "CoreDNS available": "0/2 pods Ready since this boot",
+    }
