@@ -34,6 +34,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(3)}"
 
 
+def dead_pid() -> int:
+    """A pid that existed a moment ago and is gone now (a finished child's)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout)
+
+
 def run_session(pytester: pytest.Pytester, session: str, *args: str) -> pytest.RunResult:
     """Run ``sessions/<session>`` in a subprocess pytest, verbose, without cache or shuffling."""
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:randomly\n")

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from pytest_kindcluster import KindCluster
 from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.contract import RUN_ID_LABEL
 from pytest_kindcluster.util.waiting import wait_until
-from tests.support import run_session, unique
+from tests.support import dead_pid, run_session, unique
 
 pytestmark = pytest.mark.integration
 
@@ -177,12 +176,6 @@ def test_xdist_workers_each_make_their_own_namespaces(
     assert {r["worker"] for r in seen} == {"gw0", "gw1"}
     assert list(user_env["tmp"].iterdir()) == []
     gone_or_terminating(k8s_client.CoreV1Api(cluster.api_client), [r["namespace"] for r in seen])
-
-
-def dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          check=True, capture_output=True, text=True)  # fmt: skip
-    return int(done.stdout)
 
 
 def test_namespaces_left_by_a_crashed_run_are_deleted_by_the_next(

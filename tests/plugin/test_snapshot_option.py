@@ -82,7 +82,7 @@ def test_a_session_captures_then_boots_and_says_so(pytester: pytest.Pytester) ->
             "kind demo: booted from snapshot * (created *s ago)",
             "kind demo: deleted",
             "containers left: []",
-            "networks left: []",
+            "networks left: ['kind']",
             "snapshot images: 1",
         ]
     )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,18 +13,9 @@ from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.contract import RUN_ID_LABEL
 from pytest_kindcluster.kube import namespaces as kube_namespaces
 from pytest_kindcluster.kube.namespaces import NamespaceInfo
+from tests.support import dead_pid
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def dead_pid() -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(done.stdout)
 
 
 def namespace(

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pytest_kindcluster.__main__ import main
 from pytest_kindcluster.cluster import snapshot_cli
+from pytest_kindcluster.cluster.ownership import Owner
 from pytest_kindcluster.cluster.snapshot import (
     image_labels,
     image_ref,
     list_snapshots,
     snapshot_inputs,
 )
+from pytest_kindcluster.contract import NETWORK_CLUSTER_LABEL, SNAPSHOT_NETWORK_LABEL
 from pytest_kindcluster.provision import ClusterSpec
 from pytest_kindcluster.provision.restore import RestoreNode
 from pytest_kindcluster.runtime.fake import FakeRuntime
+from tests.support import dead_pid
 
 IMAGE = "pytest-kindcluster/node:v1.37.2"
 
@@ -128,15 +130,13 @@ def test_prune_removes_what_no_session_can_use_or_what_is_too_old(
 def test_prune_also_removes_networks_that_dead_runs_left(
     fake: FakeRuntime, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    labels = {
-        "dev.pytest-kindcluster.snapshot-network": "true",
-        "dev.pytest-kindcluster.network": "true",
-    }
-    # pid 1 is always alive; a pid beyond pid_max never is.
-    fake.networks["kindcluster-live"] = {**labels, "dev.pytest-kindcluster.owner-pid": "1"}
-    fake.networks["kindcluster-dead"] = {**labels, "dev.pytest-kindcluster.owner-pid": "99999999"}
-    for name in ("kindcluster-live", "kindcluster-dead"):
-        fake.networks[name]["dev.pytest-kindcluster.owner-host"] = socket.gethostname()
+    here = Owner.of()
+    labels = {SNAPSHOT_NETWORK_LABEL: "true", NETWORK_CLUSTER_LABEL: "x"}
+    fake.networks["kindcluster-live"] = {**labels, **here.labels()}
+    gone = Owner(here.host, dead_pid(), "", here.pid_ns, here.boot_id)
+    fake.networks["kindcluster-dead"] = {**labels, **gone.labels()}
+    # Another host's run cannot be checked from here: left alone.
+    fake.networks["kindcluster-far"] = {**labels, **Owner("elsewhere", 1, "1").labels()}
     assert main(["snapshot", "prune"]) == 0
     assert capsys.readouterr().out == "deleted network kindcluster-dead: its run is gone\n"
-    assert set(fake.networks) == {"kindcluster-live"}
+    assert set(fake.networks) == {"kindcluster-live", "kindcluster-far"}
