@@ -37,8 +37,9 @@ from pytest_kindcluster.util.hashing import digest
 
 # Bumped whenever what a snapshot holds, or how it boots, changes: older snapshots then no
 # longer match any inputs and are made again (2: unpacked image layers stay in the image; 3: the
-# kubelet waits in ExecStartPre, not on a condition).
-SNAPSHOT_FORMAT = 3
+# kubelet waits in ExecStartPre, not on a condition; 4: the cold create's kubeadm config changed:
+# ECDSA keys, no leader election with one control plane, no kubelet-finalize).
+SNAPSHOT_FORMAT = 4
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The capture cluster's name, hence every in-cluster name of the snapshot's clones.
 CAPTURE_PREFIX = "kc-snap-"

@@ -42,6 +42,21 @@ spec:
           periodSeconds: 1
 """
 
+# kube-controller-manager's client defaults (20 requests/s, burst 30) throttle its own start-up:
+# with kubeadm's --use-service-account-credentials every controller first gets a ServiceAccount
+# and a token, and on a 2-CPU host that held every controller, the DaemonSet controller that
+# starts the CNI among them, for ~5.5 s after the lease (0.7 s with these values).
+CONTROLLER_MANAGER_RATE = {"kube-api-qps": "200", "kube-api-burst": "400"}
+# With a single control plane there is nothing to elect; with election on, the controller
+# manager's and scheduler's first try comes before the apiserver answers and the next one
+# 2 s later (--leader-elect-retry-period), on the path to the first DaemonSet pod.
+NO_ELECTION = {"leader-elect": "false"}
+
+# kubeadm makes some 16 keys on init (CAs, serving and client certificates, kubeconfigs). RSA-2048
+# keys took ~0.9 s of kubeadm init on a 2-CPU host; P-256 keys take a few milliseconds. v1beta4
+# (kubeadm 1.31+) can choose; every Kubernetes component accepts either.
+ENCRYPTION_ALGORITHM = "ECDSA-P256"
+
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -72,6 +87,7 @@ class KubeadmParams:
     kube_proxy_mode: str = "iptables"
     # The HA load balancer's host:port; empty for the sole control plane's.
     endpoint: str = ""
+    control_planes: int = 1
 
     @property
     def control_plane_endpoint(self) -> str:
@@ -106,7 +122,9 @@ def _node_registration(params: KubeadmParams, api_version: str) -> dict[str, Any
 
 
 def _cluster_configuration(params: KubeadmParams, api_version: str) -> dict[str, Any]:
-    return {
+    sole = NO_ELECTION if params.control_planes == 1 else {}
+    manager = {"enable-hostpath-provisioner": "true", **CONTROLLER_MANAGER_RATE, **sole}
+    doc: dict[str, Any] = {
         "apiVersion": api_version,
         "kind": "ClusterConfiguration",
         "kubernetesVersion": params.kubernetes_version,
@@ -114,12 +132,13 @@ def _cluster_configuration(params: KubeadmParams, api_version: str) -> dict[str,
         "controlPlaneEndpoint": params.control_plane_endpoint,
         # The kubeconfig we hand out points at 127.0.0.1, so the serving cert must name it.
         "apiServer": {"certSANs": ["localhost", params.api_server_address]},
-        "controllerManager": {
-            "extraArgs": _args(api_version, {"enable-hostpath-provisioner": "true"})
-        },
-        "scheduler": {},
+        "controllerManager": {"extraArgs": _args(api_version, manager)},
+        "scheduler": {"extraArgs": _args(api_version, sole)} if sole else {},
         "networking": {"podSubnet": params.pod_subnet, "serviceSubnet": params.service_subnet},
     }
+    if api_version.endswith("v1beta4"):
+        doc["encryptionAlgorithm"] = ENCRYPTION_ALGORITHM
+    return doc
 
 
 def patches_coredns(kubernetes_version: str) -> bool:
@@ -135,7 +154,10 @@ def _init_configuration(params: KubeadmParams, api_version: str) -> dict[str, An
         "localAPIEndpoint": {"advertiseAddress": params.node_ip, "bindPort": API_SERVER_PORT},
         "nodeRegistration": _node_registration(params, api_version),
         # kubeadm's preflight checks fail inside containers (swap, kernel config, modules).
-        "skipPhases": ["preflight"],
+        # kubelet-finalize only points kubelet.conf at the rotating client certificate and then
+        # restarts the kubelet, just as the first pods (the CNI's) reach it, which delayed them
+        # by ~2.5 s. The kubelet keeps the client certificate kubeadm embedded (valid a year).
+        "skipPhases": ["preflight", "kubelet-finalize"],
     }
     if patches_coredns(params.kubernetes_version):
         doc["patches"] = {"directory": PATCHES_DIR}

@@ -78,7 +78,9 @@ def test_bootstrap_control_plane_gets_init_cluster_kubelet_and_proxy_docs() -> N
     init = rendered["InitConfiguration"]
     assert init["localAPIEndpoint"] == {"advertiseAddress": "172.18.0.2", "bindPort": 6443}
     assert init["bootstrapTokens"] == [{"token": "abcdef.0123456789abcdef"}]
-    assert init["skipPhases"] == ["preflight"]
+    assert init["skipPhases"] == ["preflight", "kubelet-finalize"]
+    assert cluster["encryptionAlgorithm"] == "ECDSA-P256"
+    assert cluster["scheduler"] == {"extraArgs": [{"name": "leader-elect", "value": "false"}]}
     assert init["nodeRegistration"]["criSocket"] == "unix:///run/containerd/containerd.sock"
 
 
@@ -88,7 +90,12 @@ def test_v1beta4_writes_extra_args_as_name_value_lists() -> None:
     assert {"name": "node-ip", "value": "172.18.0.2"} in kubelet_args
     assert {"name": "provider-id", "value": "kind://docker/demo/demo-control-plane"} in kubelet_args
     cm_args = rendered["ClusterConfiguration"]["controllerManager"]["extraArgs"]
-    assert cm_args == [{"name": "enable-hostpath-provisioner", "value": "true"}]
+    assert cm_args == [
+        {"name": "enable-hostpath-provisioner", "value": "true"},
+        {"name": "kube-api-qps", "value": "200"},
+        {"name": "kube-api-burst", "value": "400"},
+        {"name": "leader-elect", "value": "false"},
+    ]
 
 
 def test_v1beta3_writes_extra_args_as_maps() -> None:
@@ -97,7 +104,20 @@ def test_v1beta3_writes_extra_args_as_maps() -> None:
     kubelet_args = rendered["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]
     assert kubelet_args["node-ip"] == "172.18.0.2"
     cm_args = rendered["ClusterConfiguration"]["controllerManager"]["extraArgs"]
-    assert cm_args == {"enable-hostpath-provisioner": "true"}
+    assert cm_args == {
+        "enable-hostpath-provisioner": "true",
+        "kube-api-qps": "200",
+        "kube-api-burst": "400",
+        "leader-elect": "false",
+    }
+    assert "encryptionAlgorithm" not in rendered["ClusterConfiguration"]  # v1beta4 only
+
+
+def test_several_control_planes_keep_leader_election() -> None:
+    cluster = docs(params(control_planes=3))["ClusterConfiguration"]
+    names = [arg["name"] for arg in cluster["controllerManager"]["extraArgs"]]
+    assert "leader-elect" not in names
+    assert cluster["scheduler"] == {}
 
 
 @pytest.mark.parametrize(
