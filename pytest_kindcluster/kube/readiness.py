@@ -10,11 +10,13 @@ last observed state of each check. An existing cluster gets read-only checks ins
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import urllib3
 import urllib3.exceptions
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
@@ -83,6 +85,24 @@ def _get_readyz(api: k8s_client.ApiClient) -> tuple[int, str]:
             raise
         return exc.status, _text(exc.body)
     return raw.status, _text(raw.data)
+
+
+def answers_readyz(server: str) -> bool:
+    """Whether ``server`` answers an anonymous ``/readyz`` with 200, within a second.
+
+    Anonymous requests may read /readyz once the apiserver's RBAC bootstrap is done; until
+    then, and while nothing listens, this says no. Cheap enough to poll: no process, no
+    credentials, no certificate checks (nothing is trusted from the answer but its status).
+    """
+    pool = urllib3.PoolManager(cert_reqs="CERT_NONE", retries=False, timeout=1.0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            return pool.request("GET", f"{server}/readyz").status == 200
+    except urllib3.exceptions.HTTPError:
+        return False
+    finally:
+        pool.clear()
 
 
 def _text(body: bytes | str | None) -> str:

@@ -11,12 +11,12 @@ from pytest_kindcluster.provision.access import ExportKubeconfig, WaitReady
 from pytest_kindcluster.provision.addons import InstallCNI, InstallStorage
 from pytest_kindcluster.provision.context import (
     ClusterSpec,
-    Concurrently,
     Step,
     StepContext,
     run_steps,
 )
 from pytest_kindcluster.provision.kubeadm import (
+    EarlyStep,
     JoinWorkers,
     KubeadmInit,
     RemoveControlPlaneTaint,
@@ -40,21 +40,18 @@ def build_steps(spec: ClusterSpec) -> list[Step]:
         steps.append(ConfigureLoadBalancer())
     if config.containerd_config_patches or config.containerd_config_patches_json6902:
         steps.append(PatchContainerd())
-    steps += [WriteKubeadmConfig(), KubeadmInit()]
-    # Everything after init needs only the apiserver, not each other. Secondary control
-    # planes join one by one, and the workers after them.
-    after_init: list[Step] = [] if config.networking.disable_default_cni else [InstallCNI()]
-    after_init.append(InstallStorage())
+    # The add-ons need only the apiserver: they go in while kubeadm init finishes.
+    early: list[EarlyStep] = [] if config.networking.disable_default_cni else [InstallCNI()]
+    early.append(InstallStorage())
+    steps += [WriteKubeadmConfig(), KubeadmInit(early)]
+    # Secondary control planes join one by one, and the workers after them. A cluster without
+    # workers must run workloads on its control plane(s); with several, only once all joined.
     if config.high_availability:
-        after_init.append(JoinControlPlanes())
-    elif config.workers:
-        after_init.append(JoinWorkers())
-    # A cluster without workers must run workloads on its control plane(s); with several,
-    # only once they have all joined.
-    if not config.workers and not config.high_availability:
-        after_init.append(RemoveControlPlaneTaint())
-    steps.append(Concurrently(*after_init))
-    if config.high_availability:
+        steps.append(JoinControlPlanes())
         steps.append(JoinWorkers() if config.workers else RemoveControlPlaneTaint())
+    elif config.workers:
+        steps.append(JoinWorkers())
+    else:
+        steps.append(RemoveControlPlaneTaint())
     steps += [ExportKubeconfig(), WaitReady()]
     return steps

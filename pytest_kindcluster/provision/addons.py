@@ -80,15 +80,22 @@ class InstallCNI:
 
     name = "cni"
 
-    def run(self, ctx: StepContext) -> None:
-        """Read, render and ``kubectl create`` the CNI manifest inside the control plane."""
-        node = ctx.control_plane
-        manifest = render_cni_manifest(
-            node.exec("cat", CNI_MANIFEST).stdout,
+    def __init__(self) -> None:
+        self._manifest: str | None = None
+
+    def prepare(self, ctx: StepContext) -> None:
+        """Read and render the manifest (needs the node, not the apiserver)."""
+        self._manifest = render_cni_manifest(
+            ctx.control_plane.exec("cat", CNI_MANIFEST).stdout,
             pod_subnet=ctx.spec.cluster_config.networking.pod_subnet,
             control_plane_endpoint=ctx.spec.control_plane_endpoint,
         )
-        node.exec(*kubectl_argv("create", "-f", "-"), stdin=manifest)
+
+    def run(self, ctx: StepContext) -> None:
+        """``kubectl create`` the rendered manifest inside the control plane."""
+        if self._manifest is None:
+            self.prepare(ctx)
+        ctx.control_plane.exec(*kubectl_argv("create", "-f", "-"), stdin=self._manifest)
 
 
 class InstallStorage:
@@ -96,9 +103,16 @@ class InstallStorage:
 
     name = "storage"
 
+    def __init__(self) -> None:
+        self._manifest: str | None = None
+
+    def prepare(self, ctx: StepContext) -> None:
+        """Read the storage manifest, or take kind's legacy StorageClass if there is none."""
+        found = ctx.control_plane.exec("cat", STORAGE_MANIFEST, check=False)
+        self._manifest = found.stdout if found.exit_code == 0 else _LEGACY_STORAGE
+
     def run(self, ctx: StepContext) -> None:
-        """``kubectl apply`` the storage manifest, or kind's legacy StorageClass if absent."""
-        node = ctx.control_plane
-        found = node.exec("cat", STORAGE_MANIFEST, check=False)
-        manifest = found.stdout if found.exit_code == 0 else _LEGACY_STORAGE
-        node.exec(*kubectl_argv("apply", "-f", "-"), stdin=manifest)
+        """``kubectl apply`` the manifest inside the control plane."""
+        if self._manifest is None:
+            self.prepare(ctx)
+        ctx.control_plane.exec(*kubectl_argv("apply", "-f", "-"), stdin=self._manifest)

@@ -19,7 +19,6 @@ from pytest_kindcluster.errors import (
     ReadinessTimeout,
 )
 from pytest_kindcluster.runtime.base import HostImages, Node, NodeRuntime, RuntimeInfo
-from pytest_kindcluster.util.concurrency import run_all
 from pytest_kindcluster.util.progress import PhaseTiming, Progress
 
 log = logging.getLogger(__name__)
@@ -145,22 +144,6 @@ class Step(Protocol):
     def run(self, ctx: StepContext) -> None:
         """Do the step; raise on failure (the caller rolls back)."""
         ...
-
-
-class Concurrently:
-    """Steps that do not depend on each other, run at once; one phase that ends with the last.
-
-    After ``kubeadm init``, installing the CNI and storage and joining the workers only need
-    the apiserver, so they overlap instead of queueing.
-    """
-
-    def __init__(self, *steps: Step) -> None:
-        self.steps = list(steps)
-        self.name = "+".join(step.name for step in steps)
-
-    def run(self, ctx: StepContext) -> None:
-        """Run every step; all failures are reported together."""
-        run_all(lambda step: step.run(ctx), self.steps, what=self.name)
 
 
 def run_steps(steps: list[Step], ctx: StepContext) -> None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import secrets
 import string
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import yaml
 
-from pytest_kindcluster.provision.context import StepContext
+from pytest_kindcluster.errors import CommandFailed, ConfigError
+from pytest_kindcluster.kube import kubeconfig, readiness
+from pytest_kindcluster.provision.context import Step, StepContext
 from pytest_kindcluster.provision.kubeadm_config import (
     COREDNS_PATCH,
     PATCHES_DIR,
@@ -72,6 +78,7 @@ class WriteKubeadmConfig:
                 token=ctx.token,
                 cgroup_v1=cgroup_v1,
                 endpoint=ctx.spec.control_plane_endpoint,
+                control_planes=len(config.control_planes),
             )
             documents = customise(kubeadm_documents(params), config, plan[node.name])
             text = yaml.safe_dump_all(documents, sort_keys=False)
@@ -84,17 +91,94 @@ class WriteKubeadmConfig:
         run_all(write, ctx.kube_nodes, what="write kubeadm configs")
 
 
+# How often the overlap below asks whether the apiserver takes the add-ons yet: an anonymous
+# /readyz request from this process, which costs next to nothing (no process in the node).
+EARLY_POLL = 0.2
+
+
+class EarlyStep(Step, Protocol):
+    """A step that can do its node-side part (reading manifests) before the apiserver is up."""
+
+    def prepare(self, ctx: StepContext) -> None:
+        """Everything that does not need the apiserver."""
+        ...
+
+
 class KubeadmInit:
-    """``kubeadm init`` on the bootstrap control plane."""
+    """``kubeadm init`` on the bootstrap control plane, with ``early`` steps overlapping it.
+
+    The early steps (the CNI and the default StorageClass) need only the apiserver and the
+    admin's RBAC binding. Both exist seconds before kubeadm is done (it still uploads configs,
+    makes the bootstrap token and installs its own add-ons), and the controller manager starts
+    its controllers in that time: a CNI DaemonSet created then gets its pods at once.
+    """
 
     name = "kubeadm-init"
 
+    def __init__(self, early: Sequence[EarlyStep] = ()) -> None:
+        self.early = list(early)
+
     def run(self, ctx: StepContext) -> None:
         """Init the control plane; its full output goes to the DEBUG log."""
+        if not self.early:
+            self._init(ctx)
+            return
+        finished = threading.Event()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kind-early") as pool:
+            early = pool.submit(self._run_early, ctx, finished)
+            try:
+                self._init(ctx)
+            finally:
+                # An init that failed leaves the early steps undone: the first error wins.
+                finished.set()
+            pending = early.result()
+        for step in pending:  # kubeadm finished before the apiserver took them
+            step.run(ctx)
+
+    def _init(self, ctx: StepContext) -> None:
         result = ctx.control_plane.exec(
             "kubeadm", "init", f"--config={CONFIG_PATH}", "--skip-token-print", "--v=6"
         )
         log.debug("kubeadm init on %s:\n%s", ctx.control_plane.name, redact(result.output))
+
+    def _run_early(self, ctx: StepContext, finished: threading.Event) -> list[EarlyStep]:
+        """Prepare the early steps, run them once the apiserver answers; returns those not run."""
+        for step in self.early:
+            step.prepare(ctx)
+        pending = list(self.early)
+        if not apiserver_answers(ctx, finished):
+            return pending
+        while pending:
+            try:
+                pending[0].run(ctx)
+            except CommandFailed as exc:
+                # /readyz passes a moment before kubeadm binds the admin to cluster-admin;
+                # until then every request of the admin is refused, so nothing was created.
+                if "forbidden" not in exc.output.lower():
+                    raise
+                if finished.wait(EARLY_POLL):
+                    return pending
+                continue
+            pending.pop(0)
+        log.debug("kind %s: add-ons applied during kubeadm init", ctx.spec.name)
+        return pending
+
+
+def apiserver_answers(ctx: StepContext, finished: threading.Event) -> bool:
+    """Wait until /readyz answers 200 where the host's kubeconfig will point; False once done.
+
+    Without a published port to probe (a fake engine) the answer is no: kubeadm's own end is
+    then the signal.
+    """
+    front = ctx.load_balancer or ctx.control_plane  # where the host's kubeconfig points
+    try:
+        server = kubeconfig.host_server(front.details())
+    except ConfigError:
+        return False
+    while not finished.wait(EARLY_POLL):
+        if readiness.answers_readyz(server):
+            return True
+    return False
 
 
 class RemoveControlPlaneTaint:

@@ -48,7 +48,7 @@ def test_phases_and_time_to_ready_are_suite_properties(pytester: pytest.Pytester
         "kind.demo.phase.nodes",
         "kind.demo.phase.kubeadm-config",
         "kind.demo.phase.kubeadm-init",
-        "kind.demo.phase.cni+storage+join",
+        "kind.demo.phase.join",
         "kind.demo.phase.kubeconfig",
         "kind.demo.phase.ready",
         "kind.demo.time_to_ready",

@@ -184,7 +184,7 @@ def test_terminal_shows_phases_and_time_to_ready(pytester: pytest.Pytester) -> N
             "kind demo: creating cluster: 1 control plane + 1 worker(s), image *",
             "kind demo: preflight *s",
             "kind demo: kubeadm-init *s",
-            "kind demo: cni+storage+join *s",
+            "kind demo: join *s",
             "kind demo: ready *s",
             "kind demo: ready in *s",
             "*= kind clusters =*",

@@ -60,10 +60,10 @@ def test_steps_for_single_node_and_for_workers() -> None:
     single = [s.name for s in build_steps(ClusterSpec("a", "img"))]
     assert single == [
         "preflight", "network", "nodes", "kubeadm-config", "kubeadm-init",
-        "cni+storage+untaint", "kubeconfig", "ready",
+        "untaint", "kubeconfig", "ready",
     ]  # fmt: skip
     multi = [s.name for s in build_steps(ClusterSpec("a", "img", workers=2))]
-    assert multi[5] == "cni+storage+join"
+    assert multi[5] == "join"
 
 
 def test_single_node_flow(tmp_path: Path, ready_calls: list[dict[str, Any]]) -> None:
@@ -168,7 +168,8 @@ def test_retain_on_failure_keeps_the_failed_cluster(
 ) -> None:
     fake = FakeRuntime()
     fake.fail(("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "create"))
-    with pytest.raises(ProvisionError, match="step 'cni\\+storage\\+untaint' failed") as info:
+    # The CNI goes in during kubeadm init, so that is the step that fails.
+    with pytest.raises(ProvisionError, match="step 'kubeadm-init' failed") as info:
         make(fake, tmp_path, retain="on-failure").create()
     assert "demo-control-plane" in fake.containers
     assert any("kept for debugging" in note for note in info.value.__notes__)
@@ -367,7 +368,7 @@ def test_a_worker_that_never_boots_fails_the_join_with_its_console(
     fake = SilentWorker()
     with pytest.raises(ProvisionError) as info:
         make(fake, tmp_path, workers=1).create()
-    assert info.value.step == "cni+storage+join"
+    assert info.value.step == "join"
     assert "demo-worker did not reach systemd's multi-user target" in str(info.value)
     assert "Welcome to Debian" in str(info.value)
     # the control plane was not held back by the worker's boot

@@ -11,6 +11,7 @@ from pytest_kindcluster.config import parse_config
 from pytest_kindcluster.errors import ConfigError
 from pytest_kindcluster.kube.portforward import namespace_from_args
 from pytest_kindcluster.provision import ClusterSpec, build_steps
+from pytest_kindcluster.provision.kubeadm import KubeadmInit
 from pytest_kindcluster.provision.kubeadm_config import KubeadmParams, kubeadm_documents
 from pytest_kindcluster.provision.kubeadm_kind import customise
 
@@ -25,7 +26,7 @@ def test_ha_flow_configures_the_load_balancer_and_joins_control_planes_then_work
     s = spec("nodes: [{role: control-plane}, {role: control-plane}, {role: worker}]\n")
     assert [step.name for step in build_steps(s)] == [
         "preflight", "network", "nodes", "loadbalancer", "kubeadm-config", "kubeadm-init",
-        "cni+storage+join-control-planes", "join", "kubeconfig", "ready",
+        "join-control-planes", "join", "kubeconfig", "ready",
     ]  # fmt: skip
     assert s.load_balancer_name == "c-external-load-balancer"
     assert s.control_plane_endpoint == "c-external-load-balancer:6443"
@@ -38,7 +39,7 @@ def test_ha_flow_configures_the_load_balancer_and_joins_control_planes_then_work
 
 def test_ha_without_workers_untaints_after_every_control_plane_joined() -> None:
     names = [step.name for step in build_steps(spec("nodes: [{}, {}, {}]\n"))]
-    assert names[-4:] == ["cni+storage+join-control-planes", "untaint", "kubeconfig", "ready"]
+    assert names[-4:] == ["join-control-planes", "untaint", "kubeconfig", "ready"]
 
 
 def test_no_cni_and_containerd_patches_change_the_flow() -> None:
@@ -48,8 +49,10 @@ def test_no_cni_and_containerd_patches_change_the_flow() -> None:
     )
     assert [step.name for step in build_steps(s)] == [
         "preflight", "network", "nodes", "containerd-config", "kubeadm-config", "kubeadm-init",
-        "storage+untaint", "kubeconfig", "ready",
+        "untaint", "kubeconfig", "ready",
     ]  # fmt: skip
+    init = next(step for step in build_steps(s) if isinstance(step, KubeadmInit))
+    assert [step.name for step in init.early] == ["storage"]  # no CNI, as asked
     assert s.control_plane_endpoint == "c-control-plane:6443"
 
 

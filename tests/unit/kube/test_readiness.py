@@ -304,3 +304,18 @@ def test_wait_ready_with_since_times_out_on_stale_status(fake_api: type[FakeCore
         "nodes Ready": "0/1 Ready; not ready: snap-control-plane (status from before this boot)",
         "CoreDNS available": "0/2 pods Ready since this boot",
     }
+
+
+def test_anonymous_readyz_probe_says_yes_only_for_200(
+    apiserver: tuple[FakeApiserver, k8s_client.ApiClient],
+) -> None:
+    server, _ = apiserver
+    url = f"http://127.0.0.1:{server.server_port}"
+    assert readiness.answers_readyz(url)
+    assert server.requests[-1] == ("/readyz", None)  # no credentials sent
+    server.status = 403  # before the RBAC bootstrap lets anonymous users read /readyz
+    assert not readiness.answers_readyz(url)
+    with socket.socket() as sock:  # nothing listens on a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    assert not readiness.answers_readyz(f"https://127.0.0.1:{free}")
