@@ -49,6 +49,9 @@ from pytest_kindcluster.util.progress import LogProgress, PhaseTiming
 from tests.support import find_kind_cli, kind_cli_config
 
 TOOLS = ("kind", "cold", "snapshot")
+# The targets the figures are held to (ratios of strict-ready medians to kind's, and seconds).
+RATIO_TARGETS = {("snapshot", 0): 0.35, ("snapshot", 2): 0.40, ("cold", 0): 0.80, ("cold", 2): 0.80}
+TEARDOWN_TARGET = 2.0  # seconds, one node
 
 
 @dataclass
@@ -210,7 +213,16 @@ def report(runs: list[Run], captures: list[Capture]) -> None:
         for tool in ("snapshot", "cold"):
             value = ready[tool]
             if kind and value is not None:
-                print(f"ratio {tool}/kind 1+{workers}: {value / kind:.2f}")
+                limit = RATIO_TARGETS.get((tool, workers))
+                met = "met" if limit is not None and value / kind <= limit else "MISSED"
+                verdict = "" if limit is None else f" (target <= {limit:.2f}: {met})"
+                print(f"ratio {tool}/kind 1+{workers}: {value / kind:.2f}{verdict}")
+        if workers == 0:
+            for tool in ("cold", "snapshot"):
+                value = teardown[tool]
+                if value is not None:
+                    met = "met" if value <= TEARDOWN_TARGET else "MISSED"
+                    print(f"teardown {tool} 1+0: {value:.1f}s (target <= 2s: {met})")
         for cap in (c for c in captures if c.workers == workers):
             print(
                 f"snapshot 1+{workers}: made in {cap.seconds:.1f}s (capture phase "

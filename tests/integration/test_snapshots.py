@@ -139,7 +139,7 @@ def test_a_session_captures_and_boots_then_the_next_ones_boot_or_reuse(
         booted.assert_outcomes(passed=8)
         booted.stdout.fnmatch_lines(
             [
-                f"kind {second}: booted from snapshot {sid} (created *m ago)",
+                f"kind {second}: booted from snapshot {sid} (created * ago)",
                 "*= kind clusters =*",
                 f"kind {second}: preflight *s, network *s, nodes+rewrite *s, kubeconfig *s, "
                 "ready *s",
