@@ -47,11 +47,7 @@ def ensure_network(
     """
     if find_network(client, name) is not None:
         return False
-    options = {"com.docker.network.bridge.enable_ip_masquerade": "true"}
-    mtu = _default_bridge_mtu(client)
-    if mtu:
-        options["com.docker.network.driver.mtu"] = mtu
-
+    options = bridge_options(client)
     subnets = (ula_subnet(name, attempt) for attempt in range(5))
 
     def attempt_create() -> bool | None:
@@ -105,12 +101,14 @@ def find_network(client: docker.DockerClient, name: str) -> Any:
     return found[0] if found else None
 
 
-def _default_bridge_mtu(client: docker.DockerClient) -> str | None:
+def bridge_options(client: docker.DockerClient) -> dict[str, str]:
+    """kind's options for a bridge network: masquerading, and the default bridge's MTU if set."""
+    options = {"com.docker.network.bridge.enable_ip_masquerade": "true"}
     bridge = find_network(client, "bridge")
-    if bridge is None:
-        return None
-    mtu = bridge.attrs.get("Options", {}).get("com.docker.network.driver.mtu")
-    return str(mtu) if mtu else None
+    mtu = bridge.attrs.get("Options", {}).get("com.docker.network.driver.mtu") if bridge else None
+    if mtu:
+        options["com.docker.network.driver.mtu"] = str(mtu)
+    return options
 
 
 def remove_network(client: docker.DockerClient, name: str) -> bool:

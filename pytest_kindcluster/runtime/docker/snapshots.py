@@ -25,10 +25,11 @@ from contextlib import suppress
 import docker
 import docker.errors
 
-from pytest_kindcluster.contract import NETWORK_CLUSTER_LABEL, SNAPSHOT_CAPTURE_STARTED_LABEL
+from pytest_kindcluster.contract import SNAPSHOT_CAPTURE_STARTED_LABEL
 from pytest_kindcluster.errors import EngineError
 from pytest_kindcluster.runtime.base import NetworkInfo, SnapshotImage, SnapshotStore
 from pytest_kindcluster.runtime.docker.errors import engine_errors
+from pytest_kindcluster.runtime.docker.network import bridge_options, find_network, remove_network
 from pytest_kindcluster.runtime.docker.streams import CHUNK
 from pytest_kindcluster.runtime.docker.var_layer import (
     VAR,
@@ -219,29 +220,16 @@ class DockerSnapshots:
         A leftover made for one cluster with nothing attached (a crashed run of the same name)
         is taken over.
         """
-        api = self._client.api
+        exists = find_network(self._client, name) is not None
+        if exists and not remove_network(self._client, name):
+            raise EngineError(
+                f"create network {name!r}", "a network of that name exists and is in use"
+            )
         with engine_errors(f"create network {name!r}"):
-            for existing in api.networks(names=[name]):
-                if existing["Name"] != name:
-                    continue
-                attrs = api.inspect_network(existing["Id"])
-                if (attrs.get("Labels") or {}).get(NETWORK_CLUSTER_LABEL) and not attrs.get(
-                    "Containers"
-                ):
-                    api.remove_network(existing["Id"])
-                else:
-                    raise EngineError(
-                        f"create network {name!r}", "a network of that name exists and is in use"
-                    )
-            options = {"com.docker.network.bridge.enable_ip_masquerade": "true"}
-            bridge = api.inspect_network("bridge")
-            mtu = (bridge.get("Options") or {}).get("com.docker.network.driver.mtu")
-            if mtu:
-                options["com.docker.network.driver.mtu"] = str(mtu)
-            api.create_network(
+            self._client.networks.create(
                 name,
                 driver="bridge",
-                options=options,
+                options=bridge_options(self._client),
                 labels=dict(labels),
                 check_duplicate=True,
             )
