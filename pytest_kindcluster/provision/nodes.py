@@ -31,13 +31,18 @@ class Preflight:
         # The load balancer runs unprivileged and is no node image: present is enough.
         extra = {LOADBALANCER_IMAGE} if ctx.spec.load_balancer_name else set()
         ensure_images(ctx, node_images | extra, node_images=node_images)
-        existing = ctx.runtime.list_nodes(ctx.spec.name)
-        if existing:
-            names = ", ".join(n.name for n in existing)
-            raise ConfigError(
-                f"a cluster named {ctx.spec.name!r} already exists (nodes: {names}); reuse it "
-                f"with --kind-reuse, or delete it with `kind delete cluster --name {ctx.spec.name}`"
-            )
+        refuse_taken_name(ctx)
+
+
+def refuse_taken_name(ctx: StepContext) -> None:
+    """Fail before anything exists when a cluster of this name already has nodes."""
+    existing = ctx.runtime.list_nodes(ctx.spec.name)
+    if existing:
+        names = ", ".join(n.name for n in existing)
+        raise ConfigError(
+            f"a cluster named {ctx.spec.name!r} already exists (nodes: {names}); reuse it "
+            f"with --kind-reuse, or delete it with `kind delete cluster --name {ctx.spec.name}`"
+        )
 
 
 class EnsureNetwork:

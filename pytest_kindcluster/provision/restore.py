@@ -33,11 +33,11 @@ from pytest_kindcluster.contract import (
     NETWORK_CLUSTER_LABEL,
     SNAPSHOT_NETWORK_LABEL,
 )
-from pytest_kindcluster.errors import ConfigError, ImageError, ProvisionError
+from pytest_kindcluster.errors import ImageError, ProvisionError
 from pytest_kindcluster.provision.access import ExportKubeconfig, wait_cluster_ready
 from pytest_kindcluster.provision.context import Step, StepContext
 from pytest_kindcluster.provision.imagecheck import check_kind_node
-from pytest_kindcluster.provision.nodes import BOOT_TIMEOUT
+from pytest_kindcluster.provision.nodes import BOOT_TIMEOUT, refuse_taken_name
 from pytest_kindcluster.runtime.base import Node, NodeSpec, Role, SnapshotStore
 from pytest_kindcluster.util.concurrency import run_all
 
@@ -129,12 +129,7 @@ class CheckSnapshot:
         missing = [n.image for n in self.nodes if ctx.images.image_id(n.image) is None]
         if missing:
             raise ImageError(f"snapshot image(s) {', '.join(missing)} are gone")
-        existing = ctx.runtime.list_nodes(ctx.spec.name)
-        if existing:
-            raise ConfigError(
-                f"a cluster named {ctx.spec.name!r} already exists; reuse it with "
-                f"--kind-reuse, or delete it with `kind delete cluster --name {ctx.spec.name}`"
-            )
+        refuse_taken_name(ctx)
 
 
 class OwnNetwork:
