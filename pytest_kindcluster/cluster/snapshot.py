@@ -19,6 +19,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from pytest_kindcluster.cluster.ownership import CREATED_FORMAT
 from pytest_kindcluster.config import ClusterConfig
 from pytest_kindcluster.contract import (
     SNAPSHOT_CREATED_LABEL,
@@ -33,6 +34,7 @@ from pytest_kindcluster.errors import ConfigError
 from pytest_kindcluster.provision import ClusterSpec
 from pytest_kindcluster.provision.restore import RestoreNode
 from pytest_kindcluster.runtime.base import HostImages, Role, SnapshotImage, SnapshotStore
+from pytest_kindcluster.util.duration import parse_duration
 from pytest_kindcluster.util.hashing import digest
 
 # Bumped whenever what a snapshot holds, or how it boots, changes: older snapshots then no
@@ -40,7 +42,6 @@ from pytest_kindcluster.util.hashing import digest
 # kubelet waits in ExecStartPre, not on a condition; 4: the cold create's kubeadm config changed:
 # ECDSA keys, no leader election with one control plane, no kubelet-finalize).
 SNAPSHOT_FORMAT = 4
-CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The capture cluster's name, hence every in-cluster name of the snapshot's clones.
 CAPTURE_PREFIX = "kc-snap-"
 LOCK_FILE = "pytest-kindcluster-snapshots.lock"
@@ -309,15 +310,8 @@ def format_age(age: timedelta) -> str:
 
 
 def parse_age(text: str) -> timedelta:
-    """``7d``, ``12h``, ``30m``, ``90s`` (or a bare number of days)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    stripped = text.strip().lower()
-    unit = stripped[-1:] if stripped[-1:] in units else "d"
-    number = stripped.removesuffix(unit) if stripped[-1:] in units else stripped
+    """``7d``, ``12h``, ``30m``, ``90s``, ``1h30m`` (a bare number counts days; zero is allowed)."""
     try:
-        value = float(number)
-    except ValueError:
-        raise ConfigError(f"cannot read an age from {text!r}; write e.g. 7d, 12h or 30m") from None
-    if value < 0:
-        raise ConfigError(f"an age cannot be negative: {text!r}")
-    return timedelta(seconds=value * units[unit])
+        return parse_duration(text, zero_ok=True, bare_unit="d")
+    except ValueError as exc:
+        raise ConfigError(f"cannot read an age from {text!r}: {exc}") from None
