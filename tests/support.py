@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 SESSIONS = Path(__file__).parent / "integration" / "sessions"
 KIND_VERSION = "v0.33.0"
 KIND_INSTALL_HINT = f"go install sigs.k8s.io/kind@{KIND_VERSION}"
+# An inner session's conftest.py: an in-memory engine (ENGINE) for every cluster, readiness
+# taken as given. A test adds its own hooks after it.
+FAKE_ENGINE_CONFTEST = """\
+import pytest
+from pytest_kindcluster.runtime.fake import FakeRuntime
+from pytest_kindcluster.kube import readiness
+
+readiness.wait_ready = lambda api, **kwargs: {}
+ENGINE = FakeRuntime()
+
+@pytest.fixture(scope="session")
+def kind_runtime():
+    return ENGINE
+"""
 
 
 def unique(prefix: str) -> str:

@@ -29,6 +29,8 @@ import docker
 import pytest
 import yaml
 
+from tests.support import FAKE_ENGINE_CONFTEST
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "examples" / "ci"
 GITHUB = RECIPES / "github-actions.yml"
@@ -209,26 +211,13 @@ def test_every_shell_step_is_known(tmp_path: Path) -> None:
 
 # -- the test step: pytest with the recipe's command line ----------------------------------
 
-CONFTEST = """
-import pytest
-from pytest_kindcluster.runtime.fake import FakeRuntime
-from pytest_kindcluster.kube import readiness
-
-readiness.wait_ready = lambda api, **kwargs: {}
-ENGINE = FakeRuntime()
-
-@pytest.fixture(scope="session")
-def kind_runtime():
-    return ENGINE
-"""
-
 
 @pytest.mark.parametrize("name", sorted(RECIPE_LOADERS))
 @pytest.mark.parametrize("fails", [True, False], ids=["failing", "passing"])
 def test_test_step_writes_what_the_recipe_uploads(name: str, fails: bool, tmp_path: Path) -> None:
     recipe = RECIPE_LOADERS[name](tmp_path)
     project = make_project(tmp_path, recipe, source_image="unused")
-    (project / "conftest.py").write_text(CONFTEST)
+    (project / "conftest.py").write_text(FAKE_ENGINE_CONFTEST)
     (project / "test_app.py").write_text(
         f"def test_cluster(kind_cluster): assert {not fails}\ndef test_plain(): pass\n"
     )

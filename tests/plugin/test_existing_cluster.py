@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-GKE = "gke_my-project_europe-west1-b_prod"
-EKS = "arn:aws:eks:eu-west-1:123456789012:cluster/x"
-
-
-def write_kubeconfig(path: Path, server: str = "https://127.0.0.1:1") -> Path:
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": n, "cluster": {"server": server}} for n in (GKE, EKS)],
-        "users": [{"name": "u", "user": {"token": "secret-token"}}],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": "u"}} for n in (GKE, EKS)],
-        "current-context": EKS,
-    }
-    path.write_text(yaml.safe_dump(doc))
-    return path
+from tests.support import EKS, GKE, cloud_kubeconfig
 
 
 def test_context_without_kubeconfig_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -34,7 +17,7 @@ def test_context_without_kubeconfig_is_a_usage_error(pytester: pytest.Pytester) 
 def test_an_unknown_context_is_a_usage_error_listing_the_contexts(
     pytester: pytest.Pytester,
 ) -> None:
-    path = write_kubeconfig(pytester.path / "kubeconfig")
+    path = cloud_kubeconfig(pytester.path / "kubeconfig", current=EKS)
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest(f"--kind-kubeconfig={path}", "--kind-context=kind-typo")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -44,7 +27,7 @@ def test_an_unknown_context_is_a_usage_error_listing_the_contexts(
 
 
 def test_the_ini_twin_and_the_header(pytester: pytest.Pytester) -> None:
-    path = write_kubeconfig(pytester.path / "kubeconfig")
+    path = cloud_kubeconfig(pytester.path / "kubeconfig", current=EKS)
     pytester.makeini(f"[pytest]\nkind_kubeconfig = kubeconfig\nkind_context = {GKE}\n")
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest()
@@ -64,7 +47,7 @@ def test_an_unreachable_cloud_cluster_is_one_error_naming_the_server_and_leaves_
     monkeypatch.setenv("TMPDIR", str(tmp))
     home = pytester.path / "home"
     home.mkdir()
-    path = write_kubeconfig(home / "config")
+    path = cloud_kubeconfig(home / "config", current=EKS)
     pytester.makepyfile(
         """
         def test_one(kind_namespace): pass

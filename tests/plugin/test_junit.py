@@ -10,22 +10,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-CONFTEST = """
-import pytest
-from pytest_kindcluster.runtime.fake import FakeRuntime
-from pytest_kindcluster.kube import readiness
-
-readiness.wait_ready = lambda api, **kwargs: {}
-ENGINE = FakeRuntime()
-
-@pytest.fixture(scope="session")
-def kind_runtime():
-    return ENGINE
-"""
+from tests.support import FAKE_ENGINE_CONFTEST
 
 
 def suite_properties(pytester: pytest.Pytester, *args: str) -> list[tuple[str, str]]:
-    pytester.makeconftest(CONFTEST)
+    pytester.makeconftest(FAKE_ENGINE_CONFTEST)
     result = pytester.runpytest_subprocess("--junitxml=report.xml", "-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=2)
     suite = ET.parse(pytester.path / "report.xml").getroot().find("testsuite")

@@ -6,6 +6,7 @@ These run pytest inside pytest (``pytester``); none of them needs Docker.
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pytest_kindcluster.cluster.lifecycle import KindCluster
 from pytest_kindcluster.contract import DEFAULT_NODE_IMAGE
 from pytest_kindcluster.errors import ConfigError
 from pytest_kindcluster.settings import OPTIONS
+from tests.support import FAKE_ENGINE_CONFTEST
 
 
 def test_help_lists_every_option_and_its_ini_twin(pytester: pytest.Pytester) -> None:
@@ -153,21 +155,13 @@ def test_terminal_shows_phases_and_time_to_ready(pytester: pytest.Pytester) -> N
     # A whole session against the in-memory runtime, in a subprocess so the readiness stub
     # cannot leak into this process.
     pytester.makeconftest(
-        """
-        import pytest
-        from pytest_kindcluster.runtime.fake import FakeRuntime
-        from pytest_kindcluster.kube import readiness
-
-        readiness.wait_ready = lambda api, **kwargs: {}
-        ENGINE = FakeRuntime()
-
-        @pytest.fixture(scope="session")
-        def kind_runtime():
-            return ENGINE
-
+        FAKE_ENGINE_CONFTEST
+        + textwrap.dedent(
+            """
         def pytest_unconfigure(config):
             print("containers left:", sorted(ENGINE.containers))
         """
+        )
     )
     pytester.makepyfile(
         """

@@ -5,7 +5,11 @@ Against the in-memory engine; tests/integration/test_snapshots.py runs it for re
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
+
+from tests.support import FAKE_ENGINE_CONFTEST
 
 HA = """\
 kind: Cluster
@@ -39,23 +43,15 @@ def test_ha_and_existing_clusters_are_refused_up_front(pytester: pytest.Pytester
 
 def test_a_session_captures_then_boots_and_says_so(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
-        """
-        import pytest
-        from pytest_kindcluster.runtime.fake import FakeRuntime
-        from pytest_kindcluster.kube import readiness
-
-        readiness.wait_ready = lambda api, **kwargs: {}
-        ENGINE = FakeRuntime()
-
-        @pytest.fixture(scope="session")
-        def kind_runtime():
-            return ENGINE
-
+        FAKE_ENGINE_CONFTEST
+        + textwrap.dedent(
+            """
         def pytest_unconfigure(config):
             print("containers left:", sorted(ENGINE.containers))
             print("networks left:", sorted(ENGINE.networks))
             print("snapshot images:", len(ENGINE.snapshots().stored))
         """
+        )
     )
     pytester.makepyfile(
         """
@@ -90,22 +86,14 @@ def test_a_session_captures_then_boots_and_says_so(pytester: pytest.Pytester) ->
 
 def test_a_marked_cluster_boots_from_a_snapshot_of_its_own(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
-        """
-        import pytest
-        from pytest_kindcluster.runtime.fake import FakeRuntime
-        from pytest_kindcluster.kube import readiness
-
-        readiness.wait_ready = lambda api, **kwargs: {}
-        ENGINE = FakeRuntime()
-
-        @pytest.fixture(scope="session")
-        def kind_runtime():
-            return ENGINE
-
+        FAKE_ENGINE_CONFTEST
+        + textwrap.dedent(
+            """
         def pytest_unconfigure(config):
             nodes = [ref.split(":")[1].split("-", 1)[1] for ref in ENGINE.snapshots().stored]
             print("snapshot images:", sorted(nodes))
         """
+        )
     )
     (pytester.path / "workers.yaml").write_text(
         "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n"

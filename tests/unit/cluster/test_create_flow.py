@@ -38,18 +38,6 @@ from pytest_kindcluster.provision import nodes as nodes_module
 from pytest_kindcluster.runtime.fake import FakeRuntime
 
 
-@pytest.fixture
-def ready_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-
-    def fake_wait_ready(api: Any, **kwargs: Any) -> dict[str, float]:
-        calls.append(kwargs)
-        return {}
-
-    monkeypatch.setattr(readiness, "wait_ready", fake_wait_ready)
-    return calls
-
-
 def make(fake: FakeRuntime, tmp_path: Path, **kwargs: Any) -> KindCluster:
     kwargs.setdefault("kubeconfig", tmp_path / "kc" / "kubeconfig")
     kwargs.setdefault("logs_dir", tmp_path / "logs")

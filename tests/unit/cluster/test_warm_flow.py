@@ -19,7 +19,6 @@ from pytest_kindcluster.cluster.snapshot import list_snapshots
 from pytest_kindcluster.config import ClusterConfig, NodeConfig
 from pytest_kindcluster.contract import CLUSTER_LABEL, SNAPSHOT_NETWORK_LABEL
 from pytest_kindcluster.errors import ConfigError
-from pytest_kindcluster.kube import readiness
 from pytest_kindcluster.provision.restore import (
     KUBELET_GATE_FILE,
     PENDING_FILE,
@@ -75,18 +74,6 @@ def nat_rules(script: str, action: str) -> list[list[str]]:
     prefix = ["iptables", "-t", "nat", action]
     lines = [shlex.split(line) for line in script.splitlines() if line.startswith("iptables")]
     return [words[4:] for words in lines if words[:4] == prefix]
-
-
-@pytest.fixture
-def ready_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-
-    def fake_wait_ready(api: Any, **kwargs: Any) -> dict[str, float]:
-        calls.append(kwargs)
-        return {}
-
-    monkeypatch.setattr(readiness, "wait_ready", fake_wait_ready)
-    return calls
 
 
 def make(
