@@ -68,6 +68,21 @@ def made() -> Iterator[list[str]]:
             assert result.returncode == 0, result.stdout + result.stderr
 
 
+def record_capture(result: pytest.RunResult, made: list[str]) -> None:
+    """The snapshot a session captured, if it did, goes on the list the test deletes."""
+    output = result.stdout.str()
+    if "capturing snapshot" in output:
+        made.append(captured_id(output))
+
+
+def build(made: list[str], *options: str) -> subprocess.CompletedProcess[str]:
+    """``snapshot build`` with these options; it must succeed, and its id goes on ``made``."""
+    built = cli("build", *options)
+    assert built.returncode == 0, built.stderr
+    made.append(built.stdout.splitlines()[-1])
+    return built
+
+
 def captured_id(output: str) -> str:
     found = re.search(r"capturing snapshot ([0-9a-f]{16})", output)
     assert found, output
@@ -102,9 +117,7 @@ def test_a_session_captures_and_boots_then_the_next_ones_boot_or_reuse(
             pytester, "snapshot_clone.py", f"--kind-name={first}", "--kind-snapshot",
             f"--kind-config={config}", "--kind-retain=always",
         )  # fmt: skip
-        output = result.stdout.str()
-        if "capturing snapshot" in output:
-            made.append(captured_id(output))
+        record_capture(result, made)
         result.assert_outcomes(passed=8)
         sid = made[0]
         result.stdout.fnmatch_lines(
@@ -178,9 +191,7 @@ def test_one_plus_two_workers_from_their_snapshot(
             pytester, "snapshot_clone.py", f"--kind-name={name}", "--kind-snapshot",
             f"--kind-config={config}",
         )  # fmt: skip
-        output = result.stdout.str()
-        if "capturing snapshot" in output:
-            made.append(captured_id(output))
+        record_capture(result, made)
         result.assert_outcomes(passed=8)
         result.stdout.fnmatch_lines(
             [
@@ -206,10 +217,8 @@ def test_two_sessions_from_one_snapshot_at_once_are_independent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = config_file(tmp_path)
-    built = cli("build", f"--kind-config={config}")
-    assert built.returncode == 0, built.stderr
-    sid = built.stdout.splitlines()[-1]
-    made.append(sid)
+    built = build(made, f"--kind-config={config}")
+    sid = made[-1]
     assert "created cold: no snapshot for these inputs" in built.stderr
     assert (
         cli("build", f"--kind-config={config}")
@@ -305,10 +314,8 @@ def test_a_snapshot_that_fails_to_boot_is_said_and_the_cluster_created_cold(
     made: list[str],
 ) -> None:
     config = config_file(tmp_path)
-    built = cli("build", f"--kind-config={config}")
-    assert built.returncode == 0, built.stderr
-    sid = built.stdout.splitlines()[-1]
-    made.append(sid)
+    build(made, f"--kind-config={config}")
+    sid = made[-1]
     # Break it: the control plane's image loses the file every kind node image has, under the
     # same tag and labels, so it is found and then fails at once when it boots.
     ref = f"pytest-kindcluster/snapshot:{sid}-control-plane"
@@ -350,10 +357,8 @@ def test_a_stale_snapshot_is_named_and_a_new_one_made(
     config = config_file(tmp_path)
     name = unique("it-snap-stale")
     try:
-        built = cli("build", f"--kind-config={config}", f"--kind-image={tag}")
-        assert built.returncode == 0, built.stderr
-        old = built.stdout.splitlines()[-1]
-        made.append(old)
+        build(made, f"--kind-config={config}", f"--kind-image={tag}")
+        old = made[-1]
         rebuilt = f"FROM {node_image}\nLABEL kindcluster-test.rebuilt={name}\n"
         docker_client.images.build(fileobj=BytesIO(rebuilt.encode()), tag=tag, rm=True, pull=False)
         assert listed()[old]["status"] == f"node image {tag} was rebuilt"  # what prune removes
@@ -362,9 +367,7 @@ def test_a_stale_snapshot_is_named_and_a_new_one_made(
             pytester, "needs_cluster.py", f"--kind-name={name}", "--kind-snapshot",
             f"--kind-config={config}", f"--kind-image={tag}",
         )  # fmt: skip
-        output = result.stdout.str()
-        if "capturing snapshot" in output:
-            made.append(captured_id(output))
+        record_capture(result, made)
         result.assert_outcomes(passed=1)
         new = made[-1]
         assert new != old
